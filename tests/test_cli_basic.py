@@ -1,0 +1,31 @@
+from click.testing import CliRunner
+
+from chunkygan.cli import main
+from chunkygan.commands._common import parse_int_list
+
+
+def test_parse_int_list():
+    assert parse_int_list("0-3") == [0, 1, 2, 3]
+    assert parse_int_list("1,5-6") == [1, 5, 6]
+
+
+def test_models_lists_default_first():
+    r = CliRunner().invoke(main, ["models"])
+    assert r.exit_code == 0, r.output
+    assert r.output.splitlines()[0].startswith("dcgan-faces-64")
+    assert "non-commercial" in r.output
+
+
+def test_sample_writes_grid(tmp_path):
+    out = tmp_path / "grid.png"
+    r = CliRunner().invoke(main, ["sample", "--seeds", "0-1", "-o", str(out), "--device", "cpu"])
+    assert r.exit_code == 0, r.output
+    from PIL import Image
+
+    assert Image.open(out).size == (2 * 66 + 2, 66 + 2)
+
+
+def test_env_reports_assets():
+    r = CliRunner().invoke(main, ["env"])
+    assert r.exit_code == 0, r.output
+    assert "lpips-alex: ok" in r.output
