@@ -16,6 +16,7 @@ COMMANDS = {
     "models": "models",
     "sample": "sample",
     "demo": "demo",
+    "convert": "convert",
 }
 
 

@@ -28,6 +28,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -206,21 +207,36 @@ def save_generator(G: torch.nn.Module, path: str | os.PathLike, meta: dict | Non
     return st_path, json_path
 
 
+@dataclass
+class Converted:
+    """Result of :func:`convert_checkpoint`."""
+
+    safetensors: Path
+    json: Path
+    generator: torch.nn.Module
+
+
 def convert_checkpoint(src: str | os.PathLike, dst: str | os.PathLike, licence: str | None = None,
-                       ) -> tuple[Path, Path]:
+                       on_step: Callable[[str], None] | None = None) -> Converted:
     """Convert an NVIDIA ``.pkl`` / rosinality ``.pt`` (or native file) to native ``.safetensors`` + ``.json``.
 
-    The written file is read back and compared tensor by tensor (bit-identical) before returning.
+    The written weights are read back and compared tensor by tensor (bit-identical) before returning.
+    ``on_step(name)`` is called after each of the steps "read", "build", "write", "verify" (for progress bars).
     """
-    G = load_checkpoint(src)
-    meta = {"licence": licence} if licence else None
-    st_path, json_path = save_generator(G, dst, meta)
+    step = on_step or (lambda name: None)
+    ck = read_checkpoint(src)
+    step("read")
+    G = build_generator(ck)
+    step("build")
+    st_path, json_path = save_generator(G, dst, {"licence": licence} if licence else None)
+    step("write")
     again = read_checkpoint(st_path)
     ref = G.state_dict()
     bad = [k for k in ref if not torch.equal(ref[k].cpu(), again.state_dict[k].to(ref[k].dtype))]
     if bad:  # pragma: no cover - would mean a safetensors bug
         raise CheckpointError(f"{st_path}: read-back differs from the source in {_short(bad)}")
-    return st_path, json_path
+    step("verify")
+    return Converted(st_path, json_path, G)
 
 
 def native_paths(path: str | os.PathLike) -> tuple[Path, Path]:

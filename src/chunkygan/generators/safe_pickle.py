@@ -200,8 +200,7 @@ class RestrictedUnpickler(pickle.Unpickler):
     """
 
     def find_class(self, module: str, name: str):
-        if self.proto < 3 and module in ("__builtin__", "copy_reg"):  # Python-2 spellings of protocol <= 2
-            module = {"__builtin__": "builtins", "copy_reg": "copyreg"}[module]
+        module = {"__builtin__": "builtins", "copy_reg": "copyreg"}.get(module, module)  # protocol <= 2 names
         obj = _ALLOWED.get((module, name))
         if obj is not None:
             return obj
