@@ -1,0 +1,97 @@
+"""Poisson image editing (Pérez, Gangnet & Blake 2003), used in Sec. 5 to remove colour shifts at seams.
+
+Seamless cloning with the source's own gradients as guidance field: inside the region Ω find ``f``
+with ``Δf = Δsource`` and ``f = target`` on ∂Ω. Writing ``f = source + h`` this is the membrane
+problem ``Δh = 0`` in Ω with ``h = target − source`` on ∂Ω, which we solve for all three colour
+channels with one sparse LU factorisation of the 5-point Laplacian (``scipy.sparse``; image borders
+are Neumann). The solve runs on the CPU in float64 whatever the input device; the result comes back
+on the input's device and dtype. Time at 1024×1024: see ``benchmarks/poisson.py`` and the README.
+"""
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import torch
+
+log = logging.getLogger(__name__)
+
+
+def _laplacian_system(region: np.ndarray):
+    """5-point Laplacian over the pixels of ``region`` ``[H,W]`` (bool).
+
+    Returns ``(A, index, boundary)``: ``A`` the ``[m,m]`` CSC matrix (degree on the diagonal, −1 per
+    in-region neighbour), ``index`` ``[H,W]`` (pixel -> unknown, −1 outside) and ``boundary``: for
+    each of the four neighbour offsets, ``(rows, ys, xs)`` of in-image neighbours outside the region
+    (their known values go to the right-hand side).
+    """
+    import scipy.sparse as sp
+
+    h, w = region.shape
+    index = np.full((h, w), -1, dtype=np.int64)
+    ys, xs = np.nonzero(region)
+    m = ys.size
+    index[ys, xs] = np.arange(m)
+    rows, cols, vals = [], [], []
+    degree = np.zeros(m)
+    boundary = []
+    for dy, dx in ((0, 1), (0, -1), (1, 0), (-1, 0)):
+        ny, nx = ys + dy, xs + dx
+        inside_img = (ny >= 0) & (ny < h) & (nx >= 0) & (nx < w)
+        degree += inside_img
+        r = np.nonzero(inside_img)[0]
+        j = index[ny[r], nx[r]]
+        inner = j >= 0
+        rows.append(r[inner])
+        cols.append(j[inner])
+        vals.append(-np.ones(int(inner.sum())))
+        outer = ~inner
+        boundary.append((r[outer], ny[r[outer]], nx[r[outer]]))
+    rows.append(np.arange(m))
+    cols.append(np.arange(m))
+    vals.append(degree)
+    A = sp.csc_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(m, m))
+    return A, index, boundary
+
+
+def poisson_blend(source: torch.Tensor, target: torch.Tensor, mask: torch.Tensor,
+                  threshold: float = 0.5) -> torch.Tensor:
+    """Paste ``source`` into ``target`` inside ``mask`` with matching colours at the seam.
+
+    source, target ``[1,3,H,W]`` (any range); mask ``[1,1,H,W]`` in ``[0,1]``. The region Ω is
+    ``mask >= threshold``; the corrected source ``source + h`` is then alpha-blended with the soft
+    mask (for a binary mask this is exactly Pérez et al.'s seamless cloning). -> ``[1,3,H,W]``.
+    A region that touches no pixel outside it (nothing fixes the colour) keeps the source as is.
+    """
+    import scipy.sparse.linalg as spla
+
+    if source.shape != target.shape or source.dim() != 4 or source.shape[0] != 1:
+        raise ValueError(f"source and target must both be [1,C,H,W] of one size, got {tuple(source.shape)} "
+                         f"and {tuple(target.shape)}")
+    if mask.shape != (1, 1, *source.shape[-2:]):
+        raise ValueError(f"mask must be [1,1,H,W] = {(1, 1, *source.shape[-2:])}, got {tuple(mask.shape)}")
+    alpha = mask.to(source.dtype)
+    region = (mask[0, 0] >= threshold).cpu().numpy()
+    if not region.any():
+        return target.clone()
+    src = source[0].detach().cpu().double().numpy()  # [C,H,W]
+    tgt = target[0].detach().cpu().double().numpy()
+    A, index, boundary = _laplacian_system(region)
+    m = A.shape[0]
+    diff = tgt - src  # h's Dirichlet values
+    rhs = np.zeros((m, src.shape[0]))
+    touches = False
+    for rows, ny, nx in boundary:
+        if rows.size:
+            touches = True
+            np.add.at(rhs, rows, diff[:, ny, nx].T)
+    if not touches:
+        log.info("poisson_blend: the region covers the whole image; nothing to match, source kept")
+        return alpha * source + (1 - alpha) * target
+    lu = spla.splu(A, permc_spec="MMD_AT_PLUS_A", options={"SymmetricMode": True})
+    h = lu.solve(rhs)  # [m, C]
+    corrected = tgt.copy()  # outside Ω the corrected source equals the target
+    ys, xs = np.nonzero(region)
+    corrected[:, ys, xs] = src[:, ys, xs] + h.T
+    corr = torch.from_numpy(corrected).to(device=source.device, dtype=source.dtype).unsqueeze(0)
+    return alpha * corr + (1 - alpha) * target
