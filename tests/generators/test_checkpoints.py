@@ -155,8 +155,12 @@ def test_not_a_network_pickle(tmp_path):
         load_checkpoint(write(tmp_path / "a.pkl", pickle.dumps({"G": 1, "x": 2})))
     with pytest.raises(CheckpointError, match="not a readable network pickle"):
         load_checkpoint(write(tmp_path / "b.pkl", pickle.dumps({"G_ema": 1})[:-5]))
-    with pytest.raises(CheckpointError, match="not a recognised generator checkpoint"):
+    with pytest.raises(CheckpointError, match="not a readable network pickle"):
         load_checkpoint(write(tmp_path / "c.pkl", b"GIF89a not a pickle"))
+    with pytest.raises(CheckpointError, match="not a recognised generator checkpoint"):
+        load_checkpoint(write(tmp_path / "c.bin", b"GIF89a not a pickle"))
+    with pytest.raises(CheckpointError, match="expected a dict with 'G_ema'"):  # protocol 0: no header
+        load_checkpoint(write(tmp_path / "d.pkl", pickle.dumps({"G": 1}, protocol=0)))
 
 
 def test_stylegan3_generator_is_rejected_clearly(tmp_path):

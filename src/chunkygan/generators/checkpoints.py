@@ -129,9 +129,11 @@ def detect_format(path: Path) -> str:
     if head[:4] == b"PK\x03\x04" or head.startswith(b"\x80\x02\x8a\nl\xfc\x9cF\xf9 j\xa8P\x19"):
         return "torch"  # torch.save zip archive or legacy torch.save (magic number)
     if head[:1] == b"\x80":
-        return "nvidia-pkl"
+        return "nvidia-pkl"  # pickle protocol >= 2
     if len(head) >= 9 and head[8:9] == b"{":
         return "native"  # safetensors: 8-byte header length, then JSON
+    if suffix == ".pkl":
+        return "nvidia-pkl"  # older pickle protocols have no header; the restricted unpickler decides
     raise CheckpointError(f"{path}: not a recognised generator checkpoint (expected an NVIDIA network .pkl, a "
                           "rosinality .pt, or a chunkygan .safetensors + .json)")
 
