@@ -17,6 +17,8 @@ COMMANDS = {
     "sample": "sample",
     "demo": "demo",
     "convert": "convert",
+    "lpips": "lpips",
+    "identity": "identity",
 }
 
 
