@@ -388,3 +388,32 @@ def test_read_checkpoint_does_not_build(tmp_path):
     assert ck.state_dict["synthesis.b4.conv1.noise_strength"].shape == ()
     # blur kernels (with rosinality's x4 up-sampling gain) became NVIDIA's normalised resample filters
     assert ck.state_dict["synthesis.b8.conv0.resample_filter"].sum().item() == pytest.approx(1.0)
+
+
+# --- the restricted unpickler itself ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("module,name", [("builtins", "getattr"), ("builtins", "eval"), ("__builtin__", "exec"),
+                                         ("copyreg", "_reconstructor"), ("torch", "load"), ("torch", "Tensor"),
+                                         ("numpy", "load"), ("pickle", "loads"), ("torch_utils.persistence",
+                                                                                  "_src_to_module")])
+def test_unlisted_globals_are_refused(module, name):
+    from chunkygan.generators.safe_pickle import RestrictedUnpickler, UnsafePickleError
+
+    with pytest.raises(UnsafePickleError, match="not on chunkygan's allowlist"):
+        RestrictedUnpickler(io.BytesIO(b"")).find_class(module, name)
+
+
+def test_plain_data_round_trips_through_the_restricted_unpickler():
+    from chunkygan.generators.safe_pickle import UnsafePickleError, safe_load
+
+    data = {"a": np.arange(6, dtype=np.float32).reshape(2, 3), "i": np.int64(3), "h": np.float16(0.5),
+            "s": {1, 2}, "f": frozenset("ab"), "size": torch.Size([2, 3]), "t": torch.arange(6.0)[1::2],
+            "dtype": torch.float16}
+    for protocol in (2, 3, 4, 5):
+        out = safe_load(io.BytesIO(pickle.dumps(data, protocol=protocol)))
+        assert out.keys() == data.keys()
+        assert np.array_equal(out["a"], data["a"]) and out["i"] == 3 and out["h"] == np.float16(0.5)
+        assert out["s"] == {1, 2} and out["f"] == frozenset("ab") and out["size"] == torch.Size([2, 3])
+        assert torch.equal(out["t"], torch.tensor([1.0, 3.0, 5.0])) and out["dtype"] is torch.float16
+    with pytest.raises(UnsafePickleError, match="object dtype"):
+        safe_load(io.BytesIO(pickle.dumps(np.array([None, 1], dtype=object))))

@@ -159,9 +159,27 @@ def _numpy_scalar(dtype, data=None):
 
 def _numpy_reconstruct(cls, shape, typecode):
     """``numpy.core.multiarray._reconstruct(ndarray, (0,), b'b')``: an empty array; its BUILD fills it."""
-    if cls is not np.ndarray:
-        raise UnsafePickleError(f"numpy array reconstruction of {cls!r} refused")
-    return np.ndarray.__new__(np.ndarray, _ints(shape, "shape"), np.dtype("b"))
+    if cls is not np.ndarray or _ints(shape, "shape") != (0,):  # numpy always writes (ndarray, (0,), b'b')
+        raise UnsafePickleError(f"numpy array reconstruction of {cls!r} with shape {shape!r} refused")
+    return np.ndarray.__new__(np.ndarray, (0,), np.dtype("b"))
+
+
+def _numpy_frombuffer(buf, dtype, shape, order):
+    """``numpy._core.numeric._frombuffer``: how pickle protocol 5 stores a numpy array (raw bytes)."""
+    if not isinstance(dtype, np.dtype) or dtype.hasobject or order not in ("C", "F"):
+        raise UnsafePickleError(f"numpy array with dtype {dtype!r} / order {order!r} refused")
+    shape = _ints(shape, "shape")
+    data = bytes(buf) if isinstance(buf, (bytes, bytearray, memoryview, pickle.PickleBuffer)) else None
+    if data is None or len(data) != int(np.prod(shape, dtype=np.int64)) * dtype.itemsize:
+        raise UnsafePickleError(f"numpy array of shape {shape} and {dtype} does not match its raw data")
+    return np.frombuffer(data, dtype=dtype).reshape(shape, order=order).copy(order=order)
+
+
+def _latin1_bytes(text, encoding="latin1"):
+    """``_codecs.encode(str, 'latin1')``: how pickle protocol <= 2 spells a bytes object."""
+    if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
+        raise UnsafePickleError("_codecs.encode is only allowed for protocol-2 bytes (str, 'latin1')")
+    return text.encode("latin1")
 
 
 # --- the allowlist ----------------------------------------------------------------------------------------
@@ -179,12 +197,14 @@ _ALLOWED: dict[tuple[str, str], Any] = {
     ("torch._utils", "_rebuild_parameter_with_state"): _rebuild_parameter,
     ("torch.storage", "_load_from_bytes"): _load_storage_from_bytes,
     ("torch", "Size"): torch.Size,
+    ("_codecs", "encode"): _latin1_bytes,
     ("numpy", "dtype"): _numpy_dtype,
     ("numpy", "ndarray"): np.ndarray,
 }
 for _np_core in ("numpy.core.multiarray", "numpy._core.multiarray"):  # numpy 1 / numpy 2 spellings
     _ALLOWED[(_np_core, "scalar")] = _numpy_scalar
     _ALLOWED[(_np_core, "_reconstruct")] = _numpy_reconstruct
+    _ALLOWED[(_np_core.replace("multiarray", "numeric"), "_frombuffer")] = _numpy_frombuffer
 
 _HINTS = {
     "dnnlib.tflib.network": "this is a TensorFlow StyleGAN/StyleGAN2 pickle; convert it to a PyTorch pickle "
@@ -238,9 +258,9 @@ def module_state_dict(obj: PersistentObject, prefix: str = "") -> dict[str, torc
         for name, t in st[kind].items():
             if t is None or (kind == "_buffers" and name in skip):
                 continue
-            if not isinstance(t, torch.Tensor):
+            if type(t) is not torch.Tensor:
                 raise ValueError(f"{prefix}{name}: expected a tensor, got {type(t).__name__}")
-            out[prefix + name] = t
+            out[prefix + name] = t.detach()  # a fresh tensor object: nothing set on the original comes along
     for name, sub in st["_modules"].items():
         if sub is not None:
             out.update(module_state_dict(sub, f"{prefix}{name}."))
