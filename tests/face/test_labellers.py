@@ -37,7 +37,7 @@ def test_linear_probe_learns_a_separable_attribute_and_round_trips(tmp_path):
     x = torch.randn(200, 16, generator=g)
     direction = torch.randn(16, generator=g)
     y = (x @ direction > 0.3).float()
-    probe = LinearProbe.fit(x[:150], y[:150], steps=50)
+    probe = LinearProbe.fit(x[:150], y[:150])
     acc = ((probe(x[150:]) > 0.5).float() == y[150:]).float().mean()
     assert acc > 0.9
     assert torch.nn.functional.cosine_similarity(probe.weight, direction, dim=0) > 0.8
@@ -123,3 +123,22 @@ def test_no_face_raises_or_gives_nan():
         label_images(blank, ("smile",))
     out = label_images(blank, ("age", "smile"), missing="nan")
     assert torch.isnan(out["age"]).all() and torch.isnan(out["smile"]).all()
+
+
+NEED_ARC = missing(("onnxruntime",), ("arcface-w600k-mbf",))
+
+
+@pytest.mark.skipif(bool(NEED_ARC), reason=NEED_ARC or "ok")
+def test_arcface_features_tell_people_apart(photos):
+    """The beard probe's default features: the same face (mirrored) is closer than another person's face."""
+    from chunkygan.face.labellers import arcface_features
+
+    def crop(img, x, y, s):  # a square roughly FFHQ-framed around the face, without needing dlib
+        return torch.nn.functional.interpolate(img[..., y:y + s, x:x + s], size=(128, 128), mode="bilinear",
+                                               antialias=True, align_corners=False)
+
+    a = crop(photos["astronaut"], 135, 45, 175)
+    g = crop(photos["grace_hopper"], 105, 90, 330)
+    f = arcface_features(torch.cat([a, a.flip(-1), g]))
+    assert f.shape == (3, 512) and torch.allclose(f.norm(dim=1), torch.ones(3), atol=1e-5)
+    assert (f[0] @ f[1]) > (f[0] @ f[2]) + 0.2

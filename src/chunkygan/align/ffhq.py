@@ -112,7 +112,7 @@ class FaceTransform:
 
     @classmethod
     def from_dict(cls, d: dict) -> "FaceTransform":
-        if d.get("format") != "chunkygan.face_transform":
+        if not isinstance(d, dict) or d.get("format") != "chunkygan.face_transform":
             raise ValueError("not a chunkygan face transform (expected the JSON written by `chunkygan align`)")
         quad = np.asarray(d["quad"], dtype=np.float64)
         if quad.shape != (4, 2):
@@ -236,7 +236,7 @@ def warp_quad(photo: torch.Tensor, quad: np.ndarray, resolution: int, pad_mode: 
 
 
 def align_face(image: torch.Tensor | str | os.PathLike, resolution: int = 1024, face_index: int | None = None,
-               landmarks: np.ndarray | None = None) -> tuple[torch.Tensor, FaceTransform]:
+               landmarks: np.ndarray | None = None, name: str | None = None) -> tuple[torch.Tensor, FaceTransform]:
     """Align a photo the FFHQ way.
 
     Args:
@@ -244,6 +244,7 @@ def align_face(image: torch.Tensor | str | os.PathLike, resolution: int = 1024, 
         resolution: side of the aligned output (the generator's resolution).
         face_index: which face when there are several (0 = largest, the default).
         landmarks: ``[68,2]`` landmarks to use instead of running dlib.
+        name: how to call the image in messages (default: its path, or "image").
 
     Returns:
         ``(aligned [1,3,R,R] in [-1,1] on the image's device, FaceTransform)``.
@@ -252,12 +253,12 @@ def align_face(image: torch.Tensor | str | os.PathLike, resolution: int = 1024, 
         chunkygan.face.deps.NoFaceError: no face found (or ``face_index`` out of range).
         chunkygan.face.deps.MissingFaceExtraError: dlib is not installed and no ``landmarks`` given.
     """
-    name = "image"
     if not isinstance(image, torch.Tensor):
         from ..imageio import load_image
 
-        name = str(image)
+        name = name or str(image)
         image = load_image(image)
+    name = name or "image"
     if resolution < 8:
         raise ValueError(f"resolution must be at least 8, got {resolution}")
     if landmarks is None:

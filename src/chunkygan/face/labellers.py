@@ -193,8 +193,9 @@ def arcface_features(images: torch.Tensor) -> torch.Tensor:
     crop = torch.nn.functional.interpolate(images[..., a:b, a:b].float().cpu(), size=(112, 112), mode="bilinear",
                                            align_corners=False, antialias=True)
     sess = _arcface()
-    emb = sess.run(None, {sess.get_inputs()[0].name: crop.numpy()})[0]
-    emb = torch.from_numpy(emb)
+    name = sess.get_inputs()[0].name
+    # one image per run: the graph declares a batch of 1
+    emb = torch.from_numpy(np.concatenate([sess.run(None, {name: crop[i:i + 1].numpy()})[0] for i in range(len(crop))]))
     return emb / emb.norm(dim=1, keepdim=True).clamp(min=1e-8)
 
 
@@ -215,7 +216,8 @@ class LinearProbe:
     @classmethod
     def fit(cls, feats: torch.Tensor, labels: torch.Tensor, l2: float = 1e-3, name: str = "beard",
             features: str = "arcface", steps: int = 200) -> "LinearProbe":
-        """Fit on ``feats [N,D]`` with ``labels [N]`` in {0,1} (both classes needed) by L-BFGS, L2-regularised."""
+        """Fit on ``feats [N,D]`` with ``labels [N]`` in {0,1} (both classes needed): L2-regularised logistic
+        regression solved by Newton's method (IRLS)."""
         x = feats.detach().float()
         y = labels.detach().float().view(-1)
         if x.dim() != 2 or x.shape[0] != y.shape[0]:
@@ -223,19 +225,20 @@ class LinearProbe:
         if not ((y == 0) | (y == 1)).all() or y.min() == y.max():
             raise ValueError("labels must be 0/1 and include both classes (some with and some without)")
         mean = x.mean(0)
-        xc = x - mean
-        w = torch.zeros(x.shape[1], requires_grad=True)
-        b = torch.zeros((), requires_grad=True)
-        opt = torch.optim.LBFGS([w, b], max_iter=steps, line_search_fn="strong_wolfe")
-
-        def closure():
-            opt.zero_grad()
-            loss = torch.nn.functional.binary_cross_entropy_with_logits(xc @ w + b, y) + l2 * (w * w).sum()
-            loss.backward()
-            return loss
-
-        opt.step(closure)
-        return cls(weight=w.detach(), bias=float(b.detach()), mean=mean, name=name, features=features)
+        xd = torch.cat([(x - mean).double(), torch.ones(len(x), 1, dtype=torch.float64)], dim=1)  # [N,D+1]
+        yd = y.double()
+        reg = torch.full((xd.shape[1],), 2 * l2, dtype=torch.float64)
+        reg[-1] = 0.0  # no penalty on the bias
+        w = torch.zeros(xd.shape[1], dtype=torch.float64)
+        for _ in range(steps):  # Newton / IRLS on the mean cross-entropy + l2 |w|^2
+            p = torch.sigmoid(xd @ w)
+            grad = xd.T @ (p - yd) / len(xd) + reg * w
+            hess = (xd * (p * (1 - p)).unsqueeze(1)).T @ xd / len(xd) + torch.diag(reg + 1e-9)
+            step = torch.linalg.solve(hess, grad)
+            w = w - step
+            if step.abs().max() < 1e-9:
+                break
+        return cls(weight=w[:-1].float(), bias=float(w[-1]), mean=mean, name=name, features=features)
 
     def save(self, path: str | os.PathLike) -> Path:
         """``.safetensors`` with the weights and the name/feature kind in its metadata."""
