@@ -1,8 +1,28 @@
-"""Run rosinality's StyleGAN2 (model.py, CUDA ops replaced by its own CPU fallbacks, channels /32)
-on tiny random weights and store the checkpoint + reference outputs for chunkygan's parity test."""
-import sys, torch
-sys.path.insert(0, "/tmp/ros")
-from model import Generator
+"""Regenerate ``rosinality_tiny64.pt`` + ``rosinality_tiny64_outputs.pt`` (run by hand; not part of the tests).
+
+Runs rosinality/stylegan2-pytorch's own ``model.py`` (commit bef283a) outside the project on tiny random
+weights (ours, not a release) and stores its ``g_ema`` state_dict + ``latent_avg`` in the layout of
+rosinality's ``convert_weight.py`` output, and its images for fixed z / W+ with const noise
+(``randomize_noise=False``), also with truncation 0.7.
+
+Set-up (in a scratch directory, never in the repo), e.g. ``/tmp/ros``:
+
+1. copy ``model.py`` and ``op/`` of the checkout there;
+2. in ``op/fused_act.py`` and ``op/upfirdn2d.py`` replace the ``torch.utils.cpp_extension.load(...)`` call
+   (it compiles CUDA at import) by ``None``: on CPU rosinality's code already uses its own native paths
+   (``upfirdn2d_native``, ``F.leaky_relu`` fallback), so the model runs unchanged;
+3. after the Generator's ``self.channels = {...}`` dict add
+   ``self.channels = {k: max(v // 32, 1) for k, v in self.channels.items()}`` (tiny widths: 16 up to
+   32x32, 8*channel_multiplier at 64x64) - the only change to the network;
+4. ``python tests/data/rosinality_make_fixture.py tests/data`` (``ROS_DIR`` defaults to /tmp/ros).
+"""
+import os
+import sys
+
+import torch
+
+sys.path.insert(0, os.environ.get("ROS_DIR", "/tmp/ros"))
+from model import Generator  # noqa: E402  rosinality's code, outside this project
 
 out_dir = sys.argv[1]
 torch.manual_seed(1234)
