@@ -1,0 +1,77 @@
+"""Editing a projection: global and local edits of the K segment codes (Sec. 4.2, Fig. 6-7, 9).
+
+A global edit moves every segment code by the same amount along the same direction; a local edit
+moves only the chosen segments, so every pixel outside their soft masks keeps its value (their
+renders are multiplied by masks that are zero there). For projections whose masks come from a
+segment generator ``G^S`` the segment latent ``X^S`` can follow the same direction, so segment
+shapes follow geometric edits such as yaw (Sec. 4.2).
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Iterable, Sequence
+
+import torch
+
+from .directions import DirectionError, Edit, apply_edits, direction_delta
+
+
+def space_of_code(G, code: torch.Tensor) -> str:
+    """Guess the latent space of one code ``[1, ...]`` (or ``[...]``) from its shape."""
+    shape = tuple(code.shape[1:]) if code.dim() > 1 and code.shape[0] == 1 else tuple(code.shape)
+    if shape == (G.num_ws, G.w_dim) and "w+" in G.spaces:
+        return "w+"
+    if "s" in G.spaces and shape == (sum(G.style_dims()),):
+        return "s"
+    if shape == (G.w_dim,) and "w" in G.spaces:
+        return "w"
+    if shape == (G.z_dim,):
+        return "z"
+    raise DirectionError(f"a code of shape {tuple(code.shape)} fits none of the generator {G.name!r} spaces")
+
+
+def edit_projection(G, projection, edits: Iterable[Edit | tuple], segments: Sequence[int] | None = None,
+                    mask_source=None, move_mask_latent: bool = False):
+    """A new :class:`~chunkygan.project.io.Projection` with edited codes (the input is untouched).
+
+    ``segments``: codes to edit (None = all: a global edit). With ``move_mask_latent`` and a
+    ``mask_source`` that has a segment latent (``GeneratorMasks``), ``X^S`` moves along the same
+    directions and the masks are re-rendered from it.
+    """
+    edits = [e if isinstance(e, Edit) else Edit(*e) for e in edits]
+    codes = apply_edits(G, projection.codes.to(_device(G)), projection.space, edits, segments)
+    new = replace(projection, codes=codes.to(projection.codes.device),
+                  mask_params=dict(projection.mask_params))
+    if move_mask_latent:
+        if mask_source is None or not hasattr(mask_source, "latent"):
+            raise DirectionError("moving the segment latent needs the projection's segment-generator mask source "
+                                 "(masks that come from a segment generator G^S)")
+        latent = mask_source.latent.detach()
+        space = space_of_code(G, latent)
+        delta = None
+        for e in edits:
+            if float(e.strength) == 0.0:
+                continue
+            d = direction_delta(G, e.direction, e.strength, space, e.layers).to(latent)
+            delta = d if delta is None else delta + d
+        if delta is not None:
+            moved = latent + delta.view(latent.shape[1:]).unsqueeze(0) if latent.shape[0] == 1 else latent + delta
+            old = {k: v.clone() for k, v in mask_source.state().items()}
+            try:
+                mask_source.load_state({**old, "latent": moved})
+                with torch.no_grad():
+                    masks = mask_source(tuple(projection.masks.shape[-2:]))
+            finally:
+                mask_source.load_state(old)
+            new = replace(new, masks=masks.to(projection.masks), mask_params={**new.mask_params, "latent": moved})
+    return new
+
+
+def _device(G) -> torch.device:
+    try:
+        return next(G.parameters()).device
+    except (StopIteration, AttributeError):
+        return torch.device("cpu")
+
+
+__all__ = ["edit_projection", "space_of_code"]
