@@ -139,18 +139,25 @@ def detect_format(path: Path) -> str:
 
 
 def build_generator(ck: ImportedCheckpoint) -> torch.nn.Module:
-    """Construct the architecture from ``ck.init_kwargs`` and load ``ck.state_dict`` strictly."""
+    """Construct the architecture from ``ck.init_kwargs`` and load ``ck.state_dict`` strictly.
+
+    The checked tensors are assigned to the module (``load_state_dict(strict=True, assign=True)``), so a
+    large generator is not copied a second time. (Building on the ``meta`` device would also skip the
+    random initialisation, but costs seconds of one-time torch imports for its decompositions.)
+    """
     source = ck.path or ck.meta.get("source", ck.name or "checkpoint")
     cls = architecture_class(ck.architecture)
     try:
         G = cls.from_config(ck.init_kwargs) if hasattr(cls, "from_config") else cls(**ck.init_kwargs)
     except (TypeError, ValueError) as e:
         raise CheckpointError(f"{source}: its config cannot build a {ck.architecture} generator: {e}") from e
+    expected = G.state_dict()
     sd = dict(ck.state_dict)
     if ck.estimate_w_avg:
-        sd["mapping.w_avg"] = torch.zeros_like(G.state_dict()["mapping.w_avg"])
-    check_state_dict(G.state_dict(), sd, source, ck.architecture)
-    G.load_state_dict(sd, strict=True)
+        sd["mapping.w_avg"] = torch.zeros_like(expected["mapping.w_avg"])
+    check_state_dict(expected, sd, source, ck.architecture)
+    sd = {k: v.to(expected[k].dtype) for k, v in sd.items()}
+    G.load_state_dict(sd, strict=True, assign=True)
     G.eval()
     if ck.estimate_w_avg:
         with torch.no_grad():
