@@ -169,7 +169,7 @@ def test_photo_alignment_matches_the_ffhq_template(which, photos):
 
 @pytest.mark.face
 @needs_dlib
-@pytest.mark.parametrize("which,r", [("astronaut", 256), ("grace_hopper", 384)])
+@pytest.mark.parametrize("which,r", [("astronaut", 256), ("grace_hopper", 512)])
 def test_photo_round_trip_error_is_small(which, r, photos):
     photo = photos[which]
     aligned, tr = align_face(photo, r)
@@ -180,7 +180,7 @@ def test_photo_round_trip_error_is_small(which, r, photos):
     region = err[..., y0:y1, x0:x1]
     psnr = 10 * math.log10(255 ** 2 / (region ** 2).mean().item())
     assert err.mean() < 1.0  # 8-bit levels over the whole photo (measured: see notes/face.md)
-    assert psnr > 32
+    assert psnr > 35  # measured 38.0 dB (astronaut, 256) and 36.3 dB (Grace Hopper, 512)
 
 
 @pytest.mark.face
