@@ -1,0 +1,364 @@
+"""EditSession: the layered, interactive editing scheme of Sec. 5 / Fig. 9, without any UI.
+
+The user loads a photo, adds a region (a mask), projects it locally (one segment; the rest of the
+image is held by the static mask of Eq. 3), edits its code, possibly fills holes (Fig. 10), and
+commits the composite as the new base image; then repeats. Every step makes a new immutable
+:class:`SessionState`; undo/redo move through them, and a failing step leaves the session as it
+was. :meth:`EditSession.save` writes the whole history (images, masks, codes, edits and the
+directions they use) losslessly into one folder, atomically; :meth:`EditSession.load` restores it
+so that rendering gives bit-identical images.
+
+Rendering one state: start from the base image ``I`` and paste every layer in order,
+``O ← (1 − M)·O + M·G(X + Σ edits)`` (Eq. 3 with one segment and ``S^X = 1 − M``), with
+``blend="poisson"`` layers colour-matched to ``O`` first (Poisson image editing).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from .edit.directions import Direction, Edit, direction_delta
+from .edit.refine import LossFn, fill_hole, fit_in_mask
+from .latents import get_space
+
+log = logging.getLogger(__name__)
+
+FORMAT = "chunkygan.session/1"
+
+
+class SessionError(ValueError):
+    """A session step cannot be done as asked; the message says why."""
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One region: its mask ``[1,1,R,R]``, its code ``[1,...]`` (None before projection) and its edits."""
+
+    mask: torch.Tensor
+    space: str
+    code: torch.Tensor | None = None
+    edits: tuple[Edit, ...] = ()
+    blend: str = "alpha"  # or "poisson"
+    name: str = ""
+
+    def edited_code(self, G) -> torch.Tensor:
+        """The code with all edits applied (the code itself when there are none)."""
+        if self.code is None:
+            raise SessionError(f"layer {self.name!r} is not projected yet; project it first")
+        x = self.code
+        for e in self.edits:
+            if float(e.strength) != 0.0:
+                x = x + direction_delta(G, e.direction, e.strength, self.space, e.layers).to(x).unsqueeze(0)
+        return x
+
+
+@dataclass(frozen=True)
+class SessionState:
+    """The base image ``[1,3,R,R]`` and the layers pasted over it, plus a label of the step that made it."""
+
+    base: torch.Tensor
+    layers: tuple[Layer, ...] = ()
+    label: str = "load"
+
+
+class EditSession:
+    """Layered editing state with undo/redo and lossless save/load (see the module docstring)."""
+
+    def __init__(self, G, image: torch.Tensor, space: str = "w+"):
+        R = G.resolution
+        if image.dim() != 4 or image.shape[:2] != (1, 3):
+            raise SessionError(f"image must be [1,3,H,W] in [-1,1], got {tuple(image.shape)}")
+        if image.shape[-2:] != (R, R):
+            from .imageio import fit_square
+
+            image = fit_square(image, R)
+        space = space.lower().replace("wplus", "w+")
+        if space not in G.spaces:
+            raise SessionError(f"generator {G.name!r} offers spaces {', '.join(G.spaces)}; not {space!r}")
+        self.G = G
+        self.space = space
+        self._history: list[SessionState] = [SessionState(base=image.detach().cpu().float().clone())]
+        self._index = 0
+
+    # -- state & history ------------------------------------------------------------------------------
+    @property
+    def state(self) -> SessionState:
+        return self._history[self._index]
+
+    @property
+    def layers(self) -> tuple[Layer, ...]:
+        return self.state.layers
+
+    @property
+    def history(self) -> list[str]:
+        """Labels of all steps (the current one is ``history[position]``)."""
+        return [s.label for s in self._history]
+
+    @property
+    def position(self) -> int:
+        return self._index
+
+    def _push(self, state: SessionState) -> SessionState:
+        del self._history[self._index + 1:]  # a new step drops the redo branch
+        self._history.append(state)
+        self._index += 1
+        return state
+
+    def can_undo(self) -> bool:
+        return self._index > 0
+
+    def can_redo(self) -> bool:
+        return self._index < len(self._history) - 1
+
+    def undo(self) -> SessionState:
+        if not self.can_undo():
+            raise SessionError("nothing to undo")
+        self._index -= 1
+        return self.state
+
+    def redo(self) -> SessionState:
+        if not self.can_redo():
+            raise SessionError("nothing to redo")
+        self._index += 1
+        return self.state
+
+    # -- steps ----------------------------------------------------------------------------------------
+    def _layer_index(self, index: int) -> int:
+        n = len(self.layers)
+        if n == 0:
+            raise SessionError("there is no region yet; add one with add_region(mask)")
+        if not -n <= index < n:
+            raise SessionError(f"there is no layer {index}; the session has layers 0-{n - 1}")
+        return index % n
+
+    def _replace_layer(self, i: int, layer: Layer, label: str) -> SessionState:
+        layers = list(self.layers)
+        layers[i] = layer
+        return self._push(replace(self.state, layers=tuple(layers), label=label))
+
+    def add_region(self, mask: torch.Tensor, name: str = "", blend: str = "alpha") -> SessionState:
+        """Add a region (a user mask ``[1,1,H,W]`` or ``[H,W]`` in [0,1]) as a new, unprojected layer."""
+        R = self.G.resolution
+        m = mask.detach().float().cpu()
+        while m.dim() < 4:
+            m = m.unsqueeze(0)
+        if m.shape[:2] != (1, 1):
+            raise SessionError(f"a region mask must be [1,1,H,W] or [H,W], got {tuple(mask.shape)}")
+        if m.shape[-2:] != (R, R):
+            m = torch.nn.functional.interpolate(m, size=(R, R), mode="bilinear", align_corners=False)
+        if m.min() < 0 or m.max() > 1:
+            raise SessionError("a region mask must lie in [0,1]")
+        if float(m.sum()) == 0:
+            raise SessionError("the region mask is empty; mark at least one pixel")
+        if blend not in ("alpha", "poisson"):
+            raise SessionError(f"blend must be 'alpha' or 'poisson', not {blend!r}")
+        layer = Layer(mask=m, space=self.space, name=name or f"region{len(self.layers)}", blend=blend)
+        return self._push(replace(self.state, layers=self.layers + (layer,), label=f"add {layer.name}"))
+
+    def project_region(self, index: int = -1, steps: int = 100, lr: float = 0.05, loss: LossFn | None = None,
+                       init: torch.Tensor | None = None, callback: Callable[[int, float], None] | None = None
+                       ) -> SessionState:
+        """Project the layer's region of the current picture (one segment; the rest is static, Eq. 3)."""
+        i = self._layer_index(index)
+        layer = self.layers[i]
+        target = self.render(upto=i)
+        x0 = get_space(layer.space).mean(self.G, 1) if init is None else init
+        fit = fit_in_mask(self.G, layer.space, x0, target.to(_device(self.G)), layer.mask.to(_device(self.G)),
+                          steps=steps, lr=lr, loss=loss, callback=callback)
+        return self._replace_layer(i, replace(layer, code=fit.code.cpu(), edits=()), f"project {layer.name}")
+
+    def set_edit(self, direction: Direction, strength: float, layers=None, index: int = -1) -> SessionState:
+        """Set the strength of ``direction`` on a layer (0 removes it); other edits stay."""
+        i = self._layer_index(index)
+        layer = self.layers[i]
+        if layer.code is None:
+            raise SessionError(f"layer {layer.name!r} is not projected yet; project it first")
+        new = Edit(direction, float(strength), layers)
+        direction_delta(self.G, direction, 0.0 if strength == 0 else strength, layer.space, layers)  # validates
+        edits = [e for e in layer.edits if e.direction.name != direction.name]
+        if strength != 0:
+            edits.append(new)
+        return self._replace_layer(i, replace(layer, edits=tuple(edits)), f"edit {layer.name}: {direction.name}="
+                                                                              f"{strength:g}")
+
+    def fill_hole(self, correction_mask: torch.Tensor, index: int = -1, steps: int = 100, lr: float = 0.03,
+                  loss: LossFn | None = None, callback: Callable[[int, float], None] | None = None) -> SessionState:
+        """Fig. 10: refine the layer's edited code inside ``correction_mask`` S₂; the result is a new layer."""
+        i = self._layer_index(index)
+        layer = self.layers[i]
+        R = self.G.resolution
+        s2 = correction_mask.detach().float().cpu()
+        while s2.dim() < 4:
+            s2 = s2.unsqueeze(0)
+        if s2.shape != (1, 1, R, R):
+            raise SessionError(f"the correction mask must be [1,1,{R},{R}] or [{R},{R}], got {tuple(correction_mask.shape)}")
+        composite = self.render()
+        dev = _device(self.G)
+        res = fill_hole(self.G, layer.space, layer.edited_code(self.G).to(dev), composite.to(dev), s2.to(dev),
+                        steps=steps, lr=lr, loss=loss, callback=callback)
+        log.info("hole filling: loss inside S2 %.4g -> %.4g", res.loss_before, res.loss_after)
+        new = Layer(mask=s2, space=layer.space, code=res.code.cpu(), name=f"{layer.name}-fill")
+        return self._push(replace(self.state, layers=self.layers + (new,), label=f"fill {layer.name}"))
+
+    def remove_layer(self, index: int = -1) -> SessionState:
+        i = self._layer_index(index)
+        layers = list(self.layers)
+        gone = layers.pop(i)
+        return self._push(replace(self.state, layers=tuple(layers), label=f"remove {gone.name}"))
+
+    def commit(self) -> SessionState:
+        """Make the current composite the new base image (the next input, Fig. 9)."""
+        if not self.layers:
+            raise SessionError("nothing to commit: there are no layers")
+        out = self.render()
+        return self._push(SessionState(base=out.cpu(), layers=(), label="commit"))
+
+    # -- rendering ------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def render(self, upto: int | None = None, state: SessionState | None = None) -> torch.Tensor:
+        """The composite ``[1,3,R,R]`` of ``state`` (default: the current one), using the first ``upto`` layers."""
+        from .composite import poisson_blend
+
+        st = self.state if state is None else state
+        layers = st.layers if upto is None else st.layers[:upto]
+        dev = _device(self.G)
+        out = st.base.to(dev)
+        for layer in layers:
+            if layer.code is None:
+                continue  # an unprojected region shows the picture under it
+            img = get_space(layer.space).render(self.G, layer.edited_code(self.G).to(dev))
+            m = layer.mask.to(dev)
+            if layer.blend == "poisson":
+                out = poisson_blend(img, out, m)
+            else:
+                out = torch.where(m > 0, m * img + (1 - m) * out, out)
+        return out.cpu()
+
+    # -- save / load ----------------------------------------------------------------------------------
+    def save(self, folder: str | os.PathLike) -> Path:
+        """Write the whole session (all states, undo position) into ``folder`` atomically.
+
+        Files: ``session.json`` (structure, labels, generator, direction metadata),
+        ``tensors.safetensors`` (every image, mask, code and direction vector, stored once each),
+        ``current.png`` (a preview of the current render).
+        """
+        from safetensors.torch import save_file
+
+        from .imageio import save_image
+
+        folder = Path(folder)
+        tensors: dict[str, torch.Tensor] = {}
+        seen: dict[int, str] = {}
+
+        def put(t: torch.Tensor) -> str:
+            key = seen.get(id(t))
+            if key is None:
+                key = f"t{len(tensors)}"
+                tensors[key] = t.detach().cpu().contiguous().clone()
+                seen[id(t)] = key
+            return key
+
+        directions: dict[int, dict] = {}
+
+        def put_dir(d: Direction) -> int:
+            k = id(d)
+            if k not in directions:
+                meta = d.metadata()
+                meta["vector"] = None if d.vector is None else put(d.vector)
+                directions[k] = {"index": len(directions), **meta}
+            return directions[k]["index"]
+
+        states = []
+        for st in self._history:
+            layers = []
+            for L in st.layers:
+                layers.append({"mask": put(L.mask), "space": L.space, "code": None if L.code is None else put(L.code),
+                               "blend": L.blend, "name": L.name,
+                               "edits": [{"direction": put_dir(e.direction), "strength": e.strength,
+                                          "layers": list(e.layers) if e.layers else None} for e in L.edits]})
+            states.append({"base": put(st.base), "label": st.label, "layers": layers})
+        doc = {"format": FORMAT, "generator": self.G.name, "space": self.space, "position": self._index,
+               "states": states, "directions": sorted(directions.values(), key=lambda d: d["index"])}
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+        try:
+            save_file(tensors, str(tmp / "tensors.safetensors"), metadata={"format": FORMAT})
+            (tmp / "session.json").write_text(json.dumps(doc, indent=1))
+            save_image(self.render(), tmp / "current.png")
+            _swap_in(tmp, folder)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+        return folder
+
+    @classmethod
+    def load(cls, folder: str | os.PathLike, G) -> "EditSession":
+        """Restore a session written by :meth:`save` for the same generator."""
+        from safetensors.torch import load_file
+
+        folder = Path(folder)
+        jf, tf = folder / "session.json", folder / "tensors.safetensors"
+        if not jf.is_file() or not tf.is_file():
+            raise SessionError(f"{folder}: not a saved session (session.json and tensors.safetensors are needed)")
+        try:
+            doc = json.loads(jf.read_text())
+        except json.JSONDecodeError as e:
+            raise SessionError(f"{jf}: damaged ({e})") from None
+        if doc.get("format") != FORMAT:
+            raise SessionError(f"{jf}: format {doc.get('format')!r} is not {FORMAT!r}")
+        if doc["generator"] != G.name:
+            raise SessionError(f"{folder}: the session was made with generator {doc['generator']!r}, not {G.name!r}")
+        tensors = load_file(str(tf))
+        dirs = []
+        for d in doc["directions"]:
+            dirs.append(Direction(name=d["name"], space=d["space"],
+                                  vector=None if d["vector"] is None else tensors[d["vector"]],
+                                  generator=d["generator"], layers=tuple(d["layers"]) if d["layers"] else None,
+                                  channel=tuple(d["channel"]) if d["channel"] else None, scale=d["scale"],
+                                  default_strength=d["default_strength"], strength_range=tuple(d["strength_range"]),
+                                  source=d["source"], description=d["description"]))
+        states = []
+        for s in doc["states"]:
+            layers = tuple(Layer(mask=tensors[L["mask"]], space=L["space"],
+                                 code=None if L["code"] is None else tensors[L["code"]],
+                                 edits=tuple(Edit(dirs[e["direction"]], e["strength"],
+                                                  tuple(e["layers"]) if e["layers"] else None) for e in L["edits"]),
+                                 blend=L["blend"], name=L["name"]) for L in s["layers"])
+            states.append(SessionState(base=tensors[s["base"]], layers=layers, label=s["label"]))
+        self = cls.__new__(cls)
+        self.G, self.space = G, doc["space"]
+        self._history, self._index = states, int(doc["position"])
+        return self
+
+
+def _swap_in(tmp: Path, folder: Path) -> None:
+    """Replace ``folder`` by ``tmp`` so that at every moment one complete version exists on disk."""
+    if folder.exists() and not (folder / "session.json").is_file() and any(folder.iterdir()):
+        raise SessionError(f"{folder} exists and is not a saved session; choose an empty or new folder")
+    old = None
+    if folder.exists():
+        old = folder.with_name(f".{folder.name}.old-{os.getpid()}")
+        if old.exists():
+            shutil.rmtree(old)
+        os.replace(folder, old)
+    os.replace(tmp, folder)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _device(G) -> torch.device:
+    try:
+        return next(G.parameters()).device
+    except (StopIteration, AttributeError):
+        return torch.device("cpu")
+
+
+__all__ = ["EditSession", "SessionState", "Layer", "SessionError"]
