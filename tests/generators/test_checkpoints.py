@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import argparse
 import builtins
+import collections
 import io
 import json
 import os
 import pickle
 import subprocess
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -417,3 +419,18 @@ def test_plain_data_round_trips_through_the_restricted_unpickler():
         assert torch.equal(out["t"], torch.tensor([1.0, 3.0, 5.0])) and out["dtype"] is torch.float16
     with pytest.raises(UnsafePickleError, match="object dtype"):
         safe_load(io.BytesIO(pickle.dumps(np.array([None, 1], dtype=object))))
+
+
+def test_storages_saved_on_cuda_load_on_cpu():
+    """A snapshot pickled from CUDA tensors names location 'cuda:0' in its storage bytes; read on CPU."""
+    from chunkygan.generators.safe_pickle import safe_load
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # TypedStorage is deprecated, but that is what tensors pickle through
+        storage_bytes = torch.arange(4.0).storage().__reduce__()[1][0]
+    assert storage_bytes.count(b"X\x03\x00\x00\x00cpu") == 1
+    cuda_bytes = storage_bytes.replace(b"X\x03\x00\x00\x00cpu", b"X\x06\x00\x00\x00cuda:0")
+    tensor = _Evil(torch._utils._rebuild_tensor_v2, _Evil(torch.storage._load_from_bytes, cuda_bytes), 0, (4,), (1,),
+                   False, collections.OrderedDict())
+    t = safe_load(io.BytesIO(pickle.dumps({"w": tensor})))["w"]
+    assert t.device.type == "cpu" and torch.equal(t, torch.arange(4.0))
