@@ -23,6 +23,8 @@ COMMANDS = {
     "label": "label",
     "lpips": "lpips",
     "identity": "identity",
+    "edit": "edit",
+    "directions": "directions",
 }
 
 

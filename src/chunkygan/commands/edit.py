@@ -1,0 +1,101 @@
+"""``chunkygan edit``: apply directions to a projection (globally or to chosen segments)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+import torch
+
+from ._common import device_option, get_device, parse_int_list
+
+
+def parse_direction_arg(text: str) -> tuple[str, list[float], bool]:
+    """``smile=1.5`` -> ("smile", [1.5], False); ``smile=-2:2:5`` -> ("smile", [-2,-1,0,1,2], True)."""
+    if "=" not in text:
+        raise click.BadParameter(f"{text!r}: write NAME=STRENGTH (e.g. smile=1.5) or NAME=START:STOP:COUNT",
+                                 param_hint="--direction")
+    name, value = text.split("=", 1)
+    try:
+        if ":" in value:
+            a, b, n = value.split(":")
+            n = int(n)
+            if n < 2:
+                raise ValueError
+            return name, torch.linspace(float(a), float(b), n).tolist(), True
+        return name, [float(value)], False
+    except ValueError:
+        raise click.BadParameter(f"{text!r}: the strength must be a number or START:STOP:COUNT with COUNT >= 2",
+                                 param_hint="--direction") from None
+
+
+@click.command("edit")
+@click.argument("projection", type=click.Path(exists=True))
+@click.option("--direction", "directions", multiple=True, required=True,
+              help="NAME=STRENGTH (repeatable); one may be a sweep NAME=START:STOP:COUNT, which writes a strip.")
+@click.option("--segments", default=None, help="Edit only these segments, e.g. 1,3 or 0-2 (default: all = global).")
+@click.option("--layers", default=None, help="W+ layer range for every direction, e.g. 0-5 (inclusive).")
+@click.option("--bank", type=click.Path(dir_okay=False), default=None,
+              help="Direction bank file (default: the generator's bank in the cache, else the bundled one).")
+@click.option("--generator", default=None, help="Generator name or checkpoint (default: the one in the projection).")
+@click.option("--poisson", is_flag=True, help="Poisson-blend the edited segments into the unedited composite "
+              "(removes colour shifts at segment borders; local edits only).")
+@click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False), required=True, help="Output folder.")
+@device_option
+def command(projection, directions, segments, layers, bank, generator, poisson, out_dir, device) -> None:
+    """Edit PROJECTION (a projection.safetensors or its folder) and write edited.png + projection.safetensors."""
+    from ..composite import poisson_blend
+    from ..edit.apply import edit_projection
+    from ..edit.directions import DirectionError, Edit, load_bank_for, parse_layers
+    from ..generators import load_generator
+    from ..imageio import make_grid, save_image
+    from ..project.io import Projection, ProjectionFileError
+
+    dev = get_device(device)
+    try:
+        proj = Projection.load(projection)
+    except ProjectionFileError as e:
+        raise click.ClickException(str(e)) from None
+    gname = generator or proj.generator
+    if not gname:
+        raise click.ClickException("the projection does not name its generator; pass --generator")
+    G = load_generator(gname, device=dev)
+    parsed = [parse_direction_arg(t) for t in directions]
+    sweeps = [p for p in parsed if p[2]]
+    if len(sweeps) > 1:
+        raise click.BadParameter("only one --direction may be a sweep", param_hint="--direction")
+    try:
+        b = load_bank_for(G.name, bank)
+        b.check(G)
+        lay = parse_layers(layers)
+        seg = parse_int_list(segments) if segments else None
+        fixed = [Edit(b.get(n), v[0], lay) for n, v, sw in parsed if not sw]
+        strengths = sweeps[0][1] if sweeps else [None]
+        results = []
+        for s in strengths:
+            edits = fixed + ([Edit(b.get(sweeps[0][0]), s, lay)] if sweeps else [])
+            new = edit_projection(G, proj, edits, seg)
+            img = new.composite(G)
+            if poisson and seg is not None:
+                region = new.masks[seg].sum(0, keepdim=True).clamp(0, 1).to(img)
+                img = poisson_blend(img, proj.composite(G), region)
+            results.append((s, new, img.cpu()))
+    except DirectionError as e:
+        raise click.ClickException(str(e)) from None
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if sweeps:
+        strip = make_grid(torch.cat([r[2] for r in results]), nrow=len(results))
+        save_image(strip, out / "strip.png")
+        for i, (s, new, img) in enumerate(results):
+            save_image(img, out / f"edited_{i}.png")
+        (out / "sweep.json").write_text(json.dumps({"direction": sweeps[0][0], "strengths": strengths}))
+        click.echo(f"wrote a strip of {len(results)} edits ({sweeps[0][0]} from {strengths[0]:g} to "
+                   f"{strengths[-1]:g}) to {out / 'strip.png'}")
+    else:
+        _, new, img = results[0]
+        save_image(img, out / "edited.png")
+        new.config = {**new.config, "edit": {"directions": list(directions), "segments": seg,
+                                             "layers": layers, "poisson": poisson}}
+        new.save(out / "projection.safetensors")
+        click.echo(f"wrote {out / 'edited.png'} and {out / 'projection.safetensors'}")
