@@ -146,6 +146,8 @@ def test_bad_configs_and_inputs_have_clear_errors():
         G.synthesis(G.mapping(zs(1)), noise_mode="fixed")
     with pytest.raises(ValueError, match="style tensors"):
         G.synthesis_from_styles(G.styles(G.mapping(zs(1)))[:-1])
+    with pytest.raises(TypeError, match="c=..."):
+        G.mapping(zs(1), None)  # the official mapping(z, c) call order
     cond = tiny(8, c_dim=3)
     with pytest.raises(ValueError, match="conditional"):
         cond(zs(1))
