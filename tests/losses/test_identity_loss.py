@@ -125,6 +125,31 @@ def test_same_face_under_augmentation_scores_much_higher_than_different_people(f
     assert same.min() - different.item() > 0.5
 
 
+# Official InsightFace pipeline (its SCRFD class, norm_crop, ArcFace preprocessing) on the same ONNX
+# files, from tests/losses/make_identity_reference.py.
+OFFICIAL_KPS = {
+    "astronaut": [[204.13, 100.59], [246.77, 103.56], [223.84, 129.15], [201.98, 139.71], [245.68, 142.34]],
+    "hopper": [[226.14, 195.08], [305.61, 192.52], [266.48, 239.81], [233.42, 278.02], [299.47, 275.85]],
+}
+OFFICIAL_SIM = {"astronaut_bright": 0.9939, "astronaut_flip": 0.9659, "hopper_shift": 0.9902, "astronaut_hopper": 0.0072}
+
+
+def test_matches_the_official_insightface_pipeline(fid, astronaut, hopper):
+    for name, img in (("astronaut", astronaut), ("hopper", hopper)):
+        kps = fid.detector.main_face(img).keypoints
+        assert np.abs(kps - np.array(OFFICIAL_KPS[name])).max() < 0.3, (name, kps)
+    bright = ((astronaut + 1) * 127.5).round().add(25).clamp(0, 255) / 127.5 - 1  # +25 grey levels
+    got = {
+        "astronaut_bright": fid.similarity(astronaut, bright).item(),
+        "astronaut_flip": fid.similarity(astronaut, astronaut.flip(-1)).item(),
+        "hopper_shift": fid.similarity(hopper, torch.roll(hopper, (7, -5), (2, 3))).item(),
+        "astronaut_hopper": fid.similarity(astronaut, hopper).item(),
+    }
+    # our bilinear resizes are float, OpenCV's are fixed-point: similarities agree to a few 1e-3
+    for k, v in OFFICIAL_SIM.items():
+        assert abs(got[k] - v) < 5e-3, (k, got[k], v)
+
+
 def test_no_face_is_a_clear_error(fid):
     coffee = pil_to_tensor(Image.fromarray(skdata.coffee()))
     with pytest.raises(NoFaceError, match="no face found"):

@@ -120,9 +120,9 @@ class FaceDetector:
         _, _, h, w = image.shape
         s = self.input_size
         scale = s / max(h, w)
-        nh, nw = max(1, int(round(h * scale))), max(1, int(round(w * scale)))
-        x = F.interpolate(image.detach().float().cpu(), size=(nh, nw), mode="bilinear", align_corners=False,
-                          antialias=scale < 1)
+        nh, nw = max(1, int(h * scale)), max(1, int(w * scale))  # truncation, as the reference code
+        # plain bilinear (OpenCV's INTER_LINEAR), which the detector was evaluated with
+        x = F.interpolate(image.detach().float().cpu(), size=(nh, nw), mode="bilinear", align_corners=False)
         pixels = ((x.clamp(-1, 1) + 1) * 127.5).round()  # as an 8-bit image, like the reference pipeline
         canvas = torch.zeros(1, 3, s, s)
         canvas[:, :, :nh, :nw] = pixels
@@ -187,18 +187,20 @@ def alignment_matrix(keypoints: np.ndarray) -> np.ndarray:
     return umeyama(keypoints, ARCFACE_TEMPLATE)
 
 
-def warp_to_crop(image: torch.Tensor, matrix: np.ndarray | torch.Tensor, size: int = ARCFACE_SIZE) -> torch.Tensor:
+def warp_to_crop(image: torch.Tensor, matrix: np.ndarray | torch.Tensor, size: int = ARCFACE_SIZE,
+                 antialias: bool = False) -> torch.Tensor:
     """Resample ``[B,3,H,W]`` into ``[B,3,size,size]`` crops with per-sample ``[B|1,2,3]`` pixel matrices
     (image px -> crop px, pixel centres at integers, as OpenCV's ``warpAffine``). Differentiable in the image.
 
-    When the crop shrinks the image by more than 2x, the image is first area-downsampled to the crop's scale
-    (antialiasing; OpenCV's bilinear warp would alias).
+    The default is plain bilinear sampling, as InsightFace's ``norm_crop`` (what ArcFace expects; this
+    matches it to about 0.3/255 per pixel). With ``antialias=True`` an image that the crop shrinks by more
+    than 2x is first area-downsampled to the crop's scale.
     Outside the image the crop is black (``-1``).
     """
     b, _, h, w = image.shape
     m = torch.as_tensor(np.asarray(matrix, np.float64)).reshape(-1, 2, 3).expand(b, 2, 3).clone()
     scale = float(torch.sqrt(torch.det(m[:, :, :2]).abs()).min())
-    if 0 < scale < 0.5:  # pre-shrink (area average) so the warp itself samples at about 1:1
+    if antialias and 0 < scale < 0.5:  # pre-shrink (area average) so the warp itself samples at about 1:1
         f = scale
         nh, nw = max(1, round(h * f)), max(1, round(w * f))
         image = F.interpolate(image, size=(nh, nw), mode="area")
