@@ -1,7 +1,7 @@
 """Loss terms, each ``loss(pred, target, mask=None) -> [B]``, looked up by name in :data:`LOSSES`.
 
 >>> sorted(LOSSES.names())
-['l1', 'l2', 'lpips-alex', 'lpips-vgg', 'mse']
+['identity', 'l1', 'l2', 'lpips-alex', 'lpips-vgg', 'mse']
 >>> LOSSES.get("l1")()  # doctest: +ELLIPSIS
 PixelLoss(...)
 
@@ -37,6 +37,13 @@ LOSSES.register("lpips-vgg", _lpips("vgg"))
 LOSSES.register("l1", _pixel("l1"))
 LOSSES.register("l2", _pixel("l2"))
 LOSSES.register("mse", _pixel("l2"))
+
+
+@LOSSES.register("identity")
+def _identity(**kw):
+    """1 - ArcFace cosine similarity (differentiable; InsightFace weights, non-commercial research only)."""
+    from .identity import IdentityLoss
+    return IdentityLoss(**kw)
 
 
 def __getattr__(name: str):
