@@ -69,6 +69,8 @@ class ProjectionConfig:
         mask_resolution: side of the free logit grid (None: a quarter of the image side, 4..64).
         mask_lr: Adam learning rate of the mask logits / segment latent.
         mask_temperature: softmax temperature over K.
+        mask_sharpness: initial logit of a region's own segment (3: 87% own weight for K = 4; higher
+            starts harder, lower lets segments move more).
         position_weight: k-means initialisation: weight of pixel position against colour.
         feather: Gaussian feathering (px) of fixed user masks.
         steps: optimisation steps.
@@ -100,6 +102,7 @@ class ProjectionConfig:
     mask_resolution: int | None = None
     mask_lr: float = 0.1
     mask_temperature: float = 1.0
+    mask_sharpness: float = 3.0
     position_weight: float = 1.0
     feather: float = 0.0
     steps: int = 200
@@ -243,7 +246,8 @@ class Projector:
         if masks is not None:
             kind = cfg.masks if cfg.masks in ("fixed", "refine") else "fixed"
             return make_mask_source(kind, 0, R, masks=masks, resolution=cfg.mask_resolution,
-                                    feather_sigma=cfg.feather, temperature=cfg.mask_temperature)
+                                    feather_sigma=cfg.feather, temperature=cfg.mask_temperature,
+                                    sharpness=cfg.mask_sharpness)
         if isinstance(init, Projection) and init.num_segments == cfg.segments and cfg.chunky:
             # continue from the earlier projection's masks
             if "logits" in init.mask_params and cfg.mask_kind not in ("fixed", "full"):
@@ -257,7 +261,8 @@ class Projector:
         if cfg.mask_kind in ("fixed", "refine"):
             raise ValueError(f"mask source {cfg.mask_kind!r} needs user masks (--masks DIR or a label image)")
         return make_mask_source(cfg.mask_kind, cfg.segments, R, target=self.target, resolution=cfg.mask_resolution,
-                                seed=cfg.seed, position_weight=cfg.position_weight, temperature=cfg.mask_temperature)
+                                seed=cfg.seed, position_weight=cfg.position_weight, temperature=cfg.mask_temperature,
+                                sharpness=cfg.mask_sharpness)
 
     def _initial_codes(self, init, K: int) -> torch.Tensor:
         """Codes ``[K, ...]``: the mean latent (paper), or an earlier projection's codes (repeated if it had one)."""
@@ -412,7 +417,7 @@ class Projector:
         )
         if with_metrics:
             out = self.output()
-            proj.metrics = {**measure(out, self.target, cfg.loss_resolution), "seconds": round(self.seconds, 3), "steps": self.step_count,
+            proj.metrics = {**measure(out, self.target), "seconds": round(self.seconds, 3), "steps": self.step_count,
                             "segments": self.num_segments, "method": cfg.method}
         return proj
 
