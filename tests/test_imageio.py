@@ -85,3 +85,14 @@ def test_grid_and_mask_to_pil():
     g = make_grid(torch.zeros(5, 3, 4, 4), nrow=3, pad=1)
     assert g.shape == (1, 3, 2 * 5 + 1, 3 * 5 + 1)
     assert tensor_to_pil(torch.ones(1, 4, 4)).mode == "L"
+
+
+def test_outputs_get_umask_permissions(tmp_path):
+    import os
+
+    mask = os.umask(0o022)
+    try:
+        save_image(torch.zeros(1, 3, 4, 4), tmp_path / "p.png")
+    finally:
+        os.umask(mask)
+    assert (tmp_path / "p.png").stat().st_mode & 0o777 == 0o644
