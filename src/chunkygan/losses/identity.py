@@ -299,9 +299,9 @@ class IdentityLoss(nn.Module):
         return F.normalize(self.arcface(crops), dim=1)
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        from .lpips import _check_inputs
+        from .lpips import check_pair
 
-        pred, target, mask = _check_inputs(pred, target, mask)
+        pred, target, mask = check_pair(pred, target, mask)
         mats = self.target_matrices(target[:1] if target.stride(0) == 0 else target)
         if mask is not None:
             mask = mask.to(pred.dtype)

@@ -199,7 +199,7 @@ class LPIPS(nn.Module):
         Returns:
             ``[B]`` distances (masked: the mask-weighted mean of the map), or the map.
         """
-        pred, target, mask = _check_inputs(pred, target, mask)
+        pred, target, mask = check_pair(pred, target, mask)
         pred = resize_to_working(pred, self.working_resolution)
         target = resize_to_working(target, self.working_resolution)
         if mask is not None:
@@ -228,7 +228,7 @@ def masked_mean(values: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor
     return num / den.clamp_min(1e-8)
 
 
-def _check_inputs(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None):
+def check_pair(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None):
     """Validate shapes; broadcast a batch-1 ``target`` over ``pred``'s batch. Returns (pred, target, mask)."""
     if pred.dim() != 4 or target.dim() != 4:
         raise ValueError(f"expected images [B,C,H,W], got pred {tuple(pred.shape)} and target {tuple(target.shape)}")

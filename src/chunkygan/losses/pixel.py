@@ -10,12 +10,12 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from .lpips import _check_inputs, masked_mean, resize_to_working
+from .lpips import check_pair, masked_mean, resize_to_working
 
 
 def _pixel(kind: str, pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None,
            working_resolution: int | None) -> torch.Tensor:
-    pred, target, mask = _check_inputs(pred, target, mask)
+    pred, target, mask = check_pair(pred, target, mask)
     pred = resize_to_working(pred, working_resolution)
     target = resize_to_working(target, working_resolution)
     if mask is not None:
