@@ -45,7 +45,7 @@ def parse_direction_arg(text: str) -> tuple[str, list[float], bool]:
 def command(projection, directions, segments, layers, bank, generator, poisson, out_dir, device) -> None:
     """Edit PROJECTION (a projection.safetensors or its folder) and write edited.png + projection.safetensors."""
     from ..composite import poisson_blend
-    from ..edit.apply import edit_projection
+    from ..edit.apply import edit_projection, edited_composite
     from ..edit.directions import DirectionError, Edit, load_bank_for, parse_layers
     from ..generators import load_generator
     from ..imageio import make_grid, save_image
@@ -72,13 +72,15 @@ def command(projection, directions, segments, layers, bank, generator, poisson, 
         fixed = [Edit(b.get(n), v[0], lay) for n, v, sw in parsed if not sw]
         strengths = sweeps[0][1] if sweeps else [None]
         results = []
+        base_renders = proj.renders(G)
+        original = proj.composite(G)
         for s in strengths:
             edits = fixed + ([Edit(b.get(sweeps[0][0]), s, lay)] if sweeps else [])
             new = edit_projection(G, proj, edits, seg)
-            img = new.composite(G)
+            img = edited_composite(G, proj, new, base_renders)
             if poisson and seg is not None:
                 region = new.masks[seg].sum(0, keepdim=True).clamp(0, 1).to(img)
-                img = poisson_blend(img, proj.composite(G), region)
+                img = poisson_blend(img, original, region)
             results.append((s, new, img.cpu()))
     except DirectionError as e:
         raise click.ClickException(str(e)) from None

@@ -67,6 +67,31 @@ def edit_projection(G, projection, edits: Iterable[Edit | tuple], segments: Sequ
     return new
 
 
+@torch.no_grad()
+def edited_composite(G, original, edited, base_renders: torch.Tensor | None = None) -> torch.Tensor:
+    """The composite ``[1,3,R,R]`` of ``edited``, re-rendering only the codes that changed.
+
+    Unchanged segments reuse ``base_renders`` (``[K,3,R,R]``, default: ``original.renders(G)``), so
+    pixels outside the edited segments' masks equal ``original.composite`` bit for bit (a fresh
+    batched render may differ from another batch in the last float bit).
+    """
+    from ..project.blend import blend
+
+    r = original.renders(G) if base_renders is None else base_renders
+    changed = [k for k in range(edited.codes.shape[0]) if not torch.equal(edited.codes[k], original.codes[k])]
+    if changed:
+        r = r.clone()
+        r[changed] = edited.renders(G, edited.codes[changed].to(edited.codes.device))
+    masks = edited.masks.to(r)
+    if masks.shape[-2:] != r.shape[-2:]:
+        from ..segments.masks import resize
+
+        masks = resize(masks, tuple(r.shape[-2:]))
+    sx = None if edited.static_mask is None else edited.static_mask.to(r)
+    tg = None if edited.target is None else edited.target.to(r)
+    return blend(r, masks, sx, tg if sx is not None else None)
+
+
 def _device(G) -> torch.device:
     try:
         return next(G.parameters()).device
@@ -74,4 +99,4 @@ def _device(G) -> torch.device:
         return torch.device("cpu")
 
 
-__all__ = ["edit_projection", "space_of_code"]
+__all__ = ["edit_projection", "edited_composite", "space_of_code"]

@@ -1,0 +1,102 @@
+"""``chunkygan edit`` and ``chunkygan directions`` end to end on a tiny generator saved as a checkpoint."""
+import pytest
+import torch
+from click.testing import CliRunner
+from edit_tiny_generators import make_tiny_sg2
+
+from chunkygan.cli import main
+from chunkygan.edit.apply import edited_composite
+from chunkygan.edit.directions import DirectionBank, bundled_bank_path
+from chunkygan.generators.checkpoints import save_generator
+from chunkygan.imageio import load_image
+from chunkygan.latents import get_space
+from chunkygan.project.io import Projection
+
+
+@pytest.fixture()
+def setup(tmp_path, monkeypatch):
+    monkeypatch.setenv("CHUNKYGAN_CACHE", str(tmp_path / "cache"))
+    G = make_tiny_sg2()
+    st, _ = save_generator(G, tmp_path / "tiny")
+    x = torch.arange(16).float()
+    a = (1 - ((x - 4) / 2).clamp(0, 1))
+    c = ((x - 10) / 2).clamp(0, 1)
+    masks = torch.stack([a, 1 - a - c, c]).view(3, 1, 1, 16).expand(3, 1, 16, 16).contiguous()
+    codes = get_space("w+").mean(G, 3) + 0.3 * torch.randn(3, G.num_ws, 16, generator=torch.Generator().manual_seed(0))
+    proj = Projection(codes=codes, space="w+", masks=masks, generator=str(st))
+    proj.save(tmp_path / "proj" / "projection.safetensors")
+    return tmp_path, st, G, proj
+
+
+def run(args):
+    r = CliRunner().invoke(main, args, catch_exceptions=False)
+    return r
+
+
+def test_discover_list_edit_and_sweep(setup):
+    tmp, st, G, proj = setup
+    bank = str(tmp / "bank.safetensors")
+    for args in (["--method", "sefa", "-k", "2"], ["--method", "pca", "-k", "2", "--samples", "200"],
+                 ["--method", "linear", "--labeller", "brightness", "--samples", "60"]):
+        r = run(["directions", "discover", "--generator", str(st), "--bank", bank, *args])
+        assert r.exit_code == 0, r.output
+    (tmp / "labels.txt").write_text("".join(f"{s} {s % 2}\n" for s in range(12)))
+    r = run(["directions", "discover", "--generator", str(st), "--bank", bank, "--method", "linear",
+             "--labels", str(tmp / "labels.txt"), "--name", "odd"])
+    assert r.exit_code == 0, r.output
+    r = run(["directions", "list", "--bank", bank])
+    names = [line.split("\t")[0] for line in r.output.strip().splitlines()]
+    assert names == ["sefa_0", "sefa_1", "pca_0", "pca_1", "brightness", "odd"]
+    # the same name again is refused unless --replace
+    r = CliRunner().invoke(main, ["directions", "discover", "--generator", str(st), "--bank", bank, "--method", "sefa",
+                                  "-k", "1"])
+    assert r.exit_code != 0 and "--replace" in r.output
+
+    out = tmp / "out"
+    r = run(["edit", str(tmp / "proj"), "--direction", "sefa_0=3", "--direction", "pca_0=1", "--segments", "2",
+             "--layers", "0-3", "--bank", bank, "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    edited = Projection.load(out / "projection.safetensors")
+    assert torch.equal(edited.codes[:2], proj.codes[:2]) and not torch.equal(edited.codes[2], proj.codes[2])
+    before, after = proj.composite(G), edited_composite(G, proj, edited)
+    outside = proj.masks[2, 0] == 0
+    assert torch.equal(before[0][:, outside], after[0][:, outside])
+    fresh = edited.composite(G)  # a fresh batched render: equal up to float rounding
+    assert (fresh - before)[0][:, outside].abs().max() <= 1 / 255
+    png = load_image(out / "edited.png")
+    assert (png - after.clamp(-1, 1)).abs().max() <= 1 / 127.5 + 1e-6  # 8-bit rounding only
+
+    r = run(["edit", str(tmp / "proj"), "--direction", "brightness=-2:2:3", "--bank", bank, "-o", str(tmp / "sw")])
+    assert r.exit_code == 0, r.output
+    strip = load_image(tmp / "sw" / "strip.png")
+    assert strip.shape[-1] == 3 * 16 + 4 * 2 and (tmp / "sw" / "edited_2.png").is_file()
+    mid = load_image(tmp / "sw" / "edited_1.png")  # strength 0 = the projection
+    assert (mid - before.clamp(-1, 1)).abs().max() <= 1 / 127.5 + 1e-6
+
+
+def test_edit_errors(setup):
+    tmp, st, G, proj = setup
+    bank = DirectionBank.for_generator(G)
+    bank.save(tmp / "empty.safetensors")
+    r = CliRunner().invoke(main, ["edit", str(tmp / "proj"), "--direction", "smile=1", "--bank",
+                                  str(tmp / "empty.safetensors"), "-o", str(tmp / "o")])
+    assert r.exit_code != 0 and "no direction called 'smile'" in r.output
+    r = CliRunner().invoke(main, ["edit", str(tmp / "proj"), "--direction", "smile", "-o", str(tmp / "o")])
+    assert r.exit_code != 0 and "NAME=STRENGTH" in r.output
+    other = DirectionBank("someone-elses-gan")
+    other.save(tmp / "other.safetensors")
+    r = CliRunner().invoke(main, ["edit", str(tmp / "proj"), "--direction", "x=1", "--bank",
+                                  str(tmp / "other.safetensors"), "-o", str(tmp / "o")])
+    assert r.exit_code != 0
+    assert "someone-elses-gan" in r.output and "tiny-sg2" in r.output
+
+
+def test_default_generator_has_a_bundled_bank_with_every_method(tmp_path, monkeypatch):
+    monkeypatch.setenv("CHUNKYGAN_CACHE", str(tmp_path))  # no cached bank: the bundled one is listed
+    p = bundled_bank_path("dcgan-faces-64")
+    assert p is not None, "src/chunkygan/data/directions-dcgan-faces-64.safetensors is missing"
+    r = run(["directions", "list"])
+    assert r.exit_code == 0, r.output
+    rows = [line.split("\t") for line in r.output.strip().splitlines()]
+    assert {row[4] for row in rows} >= {"sefa", "pca", "linear"}
+    assert {"smile", "sefa_0", "pca_0"} <= {row[0] for row in rows}
