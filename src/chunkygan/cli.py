@@ -16,6 +16,8 @@ COMMANDS = {
     "models": "models",
     "sample": "sample",
     "demo": "demo",
+    "project": "project",
+    "distill": "distill",
     "convert": "convert",
     "align": "align",
     "paste": "paste",

@@ -201,3 +201,34 @@ def mean_w(G, n: int = 100_000, batch: int = 5000, seed: int = 123) -> torch.Ten
         z = torch.randn(min(batch, n - i), G.z_dim, generator=g)
         acc += G.mapping(z, update_w_avg=False)[:, 0].double().sum(0)
     return (acc / n).float()
+
+
+def export(d: Distiller, path: str | Path, held_out_lpips: float | None = None, command: str = "",
+           half: bool = True) -> tuple[Path, Path]:
+    """Write the student as native ``.safetensors`` + ``.json`` with its mean latent and training record.
+
+    The mean latent (``mapping.w_avg``) is recomputed over 100k z so truncation and the W/W+/S
+    initialisation use E[w], not a running average.
+    """
+    from .generators.checkpoints import save_generator
+    from .generators.stylegan2 import StyleGAN2Generator
+
+    G = StyleGAN2Generator(**d.cfg.student_kwargs())
+    G.load_state_dict(d.student.state_dict())
+    G.eval()
+    G.mapping.w_avg.copy_(mean_w(G))
+    if half:
+        G = G.half()
+    meta = {
+        "name": "stylegan2-faces-64",
+        "source": "chunkygan distillation of dcgan-faces-64 (PyPI gan-face-generate 1.1.1)",
+        "licence": "derived from a model trained on DigiFace-1M: non-commercial research use only",
+        "teacher": d.cfg.teacher,
+        "training_command": command,
+        "config": asdict(d.cfg),
+        "steps": d.step_count,
+        "wall_seconds": round(d.wall, 1),
+        "held_out_lpips_alex": held_out_lpips,
+        "dtype": "float16" if half else "float32",
+    }
+    return save_generator(G, path, meta=meta)
