@@ -8,7 +8,7 @@ from chunkygan.project.projector import ProjectionConfig, Projector, measure, pa
 from chunkygan.project.schedule import lr_factor
 from chunkygan.segments.masks import SegmentMasks
 
-FAST = dict(loss="l2", loss_resolution=None)  # pixel loss: the projector logic, fast on CPU
+FAST = dict(loss="l2", loss_resolution=None, l2_weight=0.0)  # pixel loss: the projector logic, fast on CPU
 
 
 def _target(G, seed=5, scale=0.7):

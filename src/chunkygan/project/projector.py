@@ -82,7 +82,8 @@ class ProjectionConfig:
             downsampled (antialiased), smaller ones upsampled bilinearly (a 64 px image gives AlexNet's
             LPIPS only 15x15 first-layer features, which the optimiser games; at 256 px it does not).
             None: native resolution.
-        l2_weight: weight of an extra pixel MSE term.
+        l2_weight: weight of an extra pixel MSE term (the paper uses LPIPS alone, i.e. 0; the default 1
+            keeps colours right on small generators, where LPIPS alone tolerates colour shifts).
         lambda_reg: λ_reg of Eq. 2 (dispersion of the K codes around their mean).
         lambda_prior: weight of the latent space's own prior (Z: 0.5·mean(z²)); 0 disables.
         init: ``auto`` (``mean`` for W/W+/S; ``search`` for Z, whose mean z = 0 can be a dead point,
@@ -112,7 +113,7 @@ class ProjectionConfig:
     rampdown: float = 0.25
     loss: str = "lpips-alex"
     loss_resolution: int | None = 256
-    l2_weight: float = 0.0
+    l2_weight: float = 1.0
     lambda_reg: float = 0.0
     lambda_prior: float = 0.0
     init: str = "auto"

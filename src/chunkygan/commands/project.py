@@ -1,0 +1,109 @@
+"""``chunkygan project IMAGE -o OUT``: segment-wise (ChunkyGAN) or global projection of one photo."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import click
+
+from ._common import device_option, get_device
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT = "checkpoint.safetensors"
+
+
+@click.command("project")
+@click.argument("image", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(file_okay=False), help="Output folder.")
+@click.option("--generator", default=None, help="Generator name or checkpoint path (default: the default generator).")
+@click.option("--space", default="auto", show_default=True,
+              help="Latent space: z, w, w+ or s (auto: w+ when the generator has it, else z).")
+@click.option("--segments", "segments", type=int, default=4, show_default=True,
+              help="Number of segments K; 1 = classic global projection.")
+@click.option("--masks", "masks_path", type=click.Path(exists=True), default=None,
+              help="User masks: a folder of PNGs (one per segment) or one label image; sets K.")
+@click.option("--refine-masks", is_flag=True, help="Optimise the user masks jointly (free logits started from them).")
+@click.option("--feather", type=float, default=0.0, show_default=True, help="Feather user masks by this many pixels.")
+@click.option("--static-mask", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Greyscale PNG: white pixels keep the input unchanged (Eq. 3).")
+@click.option("--steps", type=int, default=200, show_default=True, help="Optimisation steps.")
+@click.option("--lambda-reg", type=float, default=0.0, show_default=True,
+              help="Eq. 2 dispersion weight λ_reg (pulls the K codes towards their mean; helps later edits).")
+@click.option("--l2-weight", type=float, default=1.0, show_default=True, help="Weight of an extra pixel MSE term.")
+@click.option("--loss", default="lpips-alex", show_default=True, help="Reconstruction loss (lpips-alex, lpips-vgg, l2, l1).")
+@click.option("--lr", type=float, default=None, help="Learning rate of the codes (default per space).")
+@click.option("--mask-resolution", type=int, default=None, help="Side of the free mask-logit grid (default R/4).")
+@click.option("--init", "init", default=None, type=click.Path(exists=True),
+              help="Start from an earlier projection (projection.safetensors or its folder).")
+@click.option("--resume", is_flag=True, help=f"Continue from OUT/{CHECKPOINT} if it exists.")
+@click.option("--checkpoint-every", type=int, default=50, show_default=True, help="Save a checkpoint every N steps (0: never).")
+@click.option("--snapshots", type=int, default=8, show_default=True, help="Frames in progression.png (0: none).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@device_option
+def command(image, output, generator, space, segments, masks_path, refine_masks, feather, static_mask, steps,
+            lambda_reg, l2_weight, loss, lr, mask_resolution, init, resume, checkpoint_every, snapshots, seed,
+            device) -> None:
+    """Project IMAGE into a generator with K latent codes blended by soft masks (ChunkyGAN, Eq. 1-3).
+
+    Writes OUT/projection.safetensors, reconstruction.png, segments.png, segment_XX.png, comparison.png,
+    progression.png and metrics.json. Any image size or mode is accepted; it is centre-cropped to a
+    square and resized to the generator resolution (align faces first with `chunkygan align`).
+    """
+    import torch  # noqa: F401  (heavy imports only when the command runs)
+
+    from ..generators import default_generator_name, load_generator
+    from ..imageio import ImageInputError, load_image
+    from ..project.io import Projection, ProjectionFileError
+    from ..project.outputs import write_outputs
+    from ..project.projector import ProjectionConfig, Projector
+    from ..segments.masks import MaskInputError, SegmentMasks, load_static_mask
+
+    dev = get_device(device)
+    gen_name = generator or default_generator_name()
+    G = load_generator(gen_name, device=dev)
+    R = G.resolution
+    out = Path(output)
+    ck_path = out / CHECKPOINT
+    try:
+        if resume and ck_path.is_file():
+            ck = Projection.load(ck_path)
+            p = Projector.resume(G, ck, steps=max(steps, ck.step))
+            click.echo(f"resuming {ck_path} at step {ck.step} of {p.config.steps}")
+        else:
+            if resume:
+                click.echo(f"no checkpoint at {ck_path}; starting from the beginning")
+            target = load_image(image)
+            h, w = target.shape[-2:]
+            if (h, w) != (R, R):
+                click.echo(f"note: {image} is {w}x{h}; centre-cropped to a square and resized to {R}x{R}")
+            sp = space if space != "auto" else ("w+" if "w+" in G.spaces else G.spaces[0])
+            user_masks = SegmentMasks.load(masks_path, size=R) if masks_path else None
+            k = user_masks.num_segments if user_masks is not None else segments
+            method = sp if k == 1 and user_masks is None else f"chunky-{sp}"
+            cfg = ProjectionConfig(
+                method=method, segments=k, steps=steps, lambda_reg=lambda_reg, l2_weight=l2_weight, loss=loss,
+                lr=lr, mask_resolution=mask_resolution, seed=seed, snapshots=snapshots, feather=feather,
+                masks=("refine" if refine_masks else "fixed") if user_masks is not None else "auto",
+                init=str(init) if init else "auto")
+            sx = load_static_mask(static_mask, R) if static_mask else None
+            p = Projector(G, target, cfg, masks=user_masks, static_mask=sx, generator_name=str(gen_name))
+    except (ImageInputError, MaskInputError, ProjectionFileError, ValueError) as e:
+        raise click.ClickException(str(e)) from None
+
+    from tqdm import tqdm
+
+    cfg = p.config
+    click.echo(f"projecting into {gen_name} ({cfg.method}, K = {p.num_segments}, {cfg.steps} steps, {dev})")
+    with tqdm(total=cfg.steps, initial=p.step_count, desc="project", unit="step", dynamic_ncols=True) as bar:
+        for info in p:
+            bar.update(1)
+            bar.set_postfix(loss=f"{info.loss:.4f}", refresh=False)
+            if checkpoint_every > 0 and info.step % checkpoint_every == 0 and not p.done:
+                p.checkpoint().save(ck_path)
+    result = p.result(with_metrics=True)
+    files = write_outputs(out, result, G, p.snapshots)
+    p.checkpoint().save(ck_path)  # final state with optimiser: `--resume --steps N` extends the run
+    m = result.metrics
+    click.echo(f"LPIPS {m['lpips']:.4f}, L2 {m['l2']:.4f}, {m['seconds']:.1f} s")
+    click.echo(f"wrote {len(files)} files to {out}/ (comparison: {files['comparison']})")
