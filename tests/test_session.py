@@ -120,3 +120,13 @@ def test_load_refuses_other_generator_and_non_sessions(G, tmp_path):
     assert (tmp_path / "notes" / "x.txt").read_text() == "mine"
     with pytest.raises(SessionError, match="not a saved session"):
         EditSession.load(tmp_path / "notes", G)
+
+
+def test_from_file_resizes_to_generator(G, tmp_path):
+    from chunkygan.imageio import save_image
+
+    save_image(torch.zeros(1, 3, 40, 32), tmp_path / "p.png")
+    s = EditSession.from_file(G, tmp_path / "p.png")
+    assert s.state.base.shape == (1, 3, 16, 16)
+    with pytest.raises(SessionError, match="offers spaces"):
+        EditSession(G, torch.zeros(1, 3, 16, 16), space="q")

@@ -88,6 +88,13 @@ class EditSession:
         self._history: list[SessionState] = [SessionState(base=image.detach().cpu().float().clone())]
         self._index = 0
 
+    @classmethod
+    def from_file(cls, G, path: str | os.PathLike, space: str = "w+") -> "EditSession":
+        """Start a session from an (already aligned) image file, centre-cropped and resized to ``G``'s resolution."""
+        from .imageio import load_image
+
+        return cls(G, load_image(path, resolution=G.resolution), space=space)
+
     # -- state & history ------------------------------------------------------------------------------
     @property
     def state(self) -> SessionState:
