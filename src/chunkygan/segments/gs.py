@@ -1,0 +1,173 @@
+"""The segment generator ``G^S(X^S)`` (Eq. 2) and fully automatic joint projection.
+
+``G^S`` is the image generator ``G`` (frozen) followed by a trained per-pixel head
+(:mod:`chunkygan.segments.head`): ``S = softmax_K(head(features of G at X^S))``. ``X^S`` lives in the
+same latent space family as the image codes (W+ for style-based generators, Z for the embedded
+DCGAN) and is optimised jointly with the K image codes from the same starting latent, so segments
+align with facial parts and refine during the optimisation (Fig. 3).
+
+* :class:`SegmentGenerator` — ``G`` + head, offering the projector's ``SegmentGenerator`` protocol
+  (``num_segments``, ``initial_latent()``, ``__call__(latent) -> [1,K,r,r]`` logits).
+* :class:`SegmentGeneratorMasks` — the :class:`~chunkygan.segments.sources.GeneratorMasks` mask source
+  for it (``X^S`` is its trainable ``latent``; ``kind = "generator"``), describing its head.
+* :func:`auto_mask_source` — the source for a generator from a head file, or a default head trained
+  on first use (cached per generator fingerprint).
+* :func:`auto_projector` — a :class:`~chunkygan.project.projector.Projector` with this source, ``X^S``
+  started at the same latent as the codes, and options to freeze the codes or ``X^S``.
+* :func:`edit_with_segments` — an edit that moves ``X^S`` along the same directions as the codes.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .features import block_features
+from .head import SegmentHead, check_generator, generator_fingerprint, load_head, save_head
+from .sources import GeneratorMasks
+
+log = logging.getLogger(__name__)
+
+
+class SegmentGenerator(nn.Module):
+    """``G^S``: latent ``X^S`` ``[1,...]`` -> segment logits ``[1,K,r,r]`` (r: the head's working resolution).
+
+    Args:
+        G: the image generator (frozen, shared with the projector; never copied).
+        head: a trained :class:`SegmentHead`.
+        info: the head's metadata (``space``, ``layers``, ``names``...), checked against ``G``.
+    """
+
+    def __init__(self, G, head: SegmentHead, info: dict, check: bool = True):
+        super().__init__()
+        if check:
+            check_generator(info, G)
+        self.G = G
+        self.head = head.eval().requires_grad_(False)
+        self.info = dict(info)
+        self.space = info["space"]
+        self.layers = list(info["layers"])
+        self.names = tuple(info["names"])
+        self.num_segments = len(self.names)
+
+    @classmethod
+    def from_file(cls, G, path: str | os.PathLike) -> "SegmentGenerator":
+        """Load a head file (refused with a clear message if it was trained for another generator)."""
+        head, info = load_head(path, G)
+        g = cls(G, head, info, check=False)
+        g.info["path"] = str(path)
+        return g
+
+    def initial_latent(self) -> torch.Tensor:
+        """The mean latent of the head's space ``[1,...]`` (Z: zeros; W+: ``w_avg`` broadcast)."""
+        from ..latents import get_space
+
+        return get_space(self.space).mean(self.G, 1)
+
+    def forward(self, latent: torch.Tensor) -> torch.Tensor:
+        """``[B,...]`` latents -> logits ``[B,K,r,r]`` (differentiable w.r.t. the latent)."""
+        feats = block_features(self.G, latent, self.space, self.layers)
+        return self.head(feats)
+
+    @torch.no_grad()
+    def masks(self, latent: torch.Tensor, size: int | None = None) -> torch.Tensor:
+        """Soft masks ``[K,1,size,size]`` of one latent (default size: the generator resolution)."""
+        src = SegmentGeneratorMasks(self, latent)
+        return src(size or int(self.G.resolution))
+
+
+class SegmentGeneratorMasks(GeneratorMasks):
+    """Mask source ``S = softmax_K(upsample(G^S(X^S)) / T)`` with ``X^S`` trainable (Eq. 2)."""
+
+    def __init__(self, segment_generator: SegmentGenerator, latent: torch.Tensor | None = None,
+                 temperature: float = 1.0, trainable: bool = True):
+        super().__init__(segment_generator, latent=latent, temperature=temperature)
+        self.latent.requires_grad_(trainable)
+
+    def describe(self):
+        sg = self.segment_generator
+        return {**super().describe(), "names": list(sg.names), "space": sg.space,
+                "head": sg.info.get("path", ""), "head_generator": sg.info.get("generator", ""),
+                "fingerprint": sg.info.get("fingerprint", "")}
+
+
+def default_head_path(G) -> Path:
+    """Where the default head of a generator is cached: ``<cache>/segment_heads/<name>-<fingerprint>.safetensors``."""
+    from ..assets import cache_dir
+
+    name = str(getattr(G, "name", "generator")).replace("/", "_") or "generator"
+    return cache_dir() / "segment_heads" / f"{name}-{generator_fingerprint(G)}.safetensors"
+
+
+def auto_mask_source(G, head_path: str | os.PathLike | None = None, train_if_missing: bool = True,
+                     temperature: float = 1.0, progress=None, **train_kw) -> SegmentGeneratorMasks:
+    """The ``G^S`` mask source for ``G``.
+
+    ``head_path``: a head file (refused if trained for another generator). None: the cached default head
+    of this generator (:func:`default_head_path`), trained on first use from 30 automatically labelled
+    samples (seed 0) when ``train_if_missing`` — this needs the face extra (MediaPipe).
+    """
+    if head_path is None:
+        path = default_head_path(G)
+        if not path.exists():
+            if not train_if_missing:
+                raise FileNotFoundError(f"no segment head for generator {getattr(G, 'name', '?')!r} at {path}; "
+                                        "train one with `chunkygan segments train` and pass it")
+            from .train import train_segment_head
+
+            log.info("training the default segment head for %s (cached at %s)", getattr(G, "name", "?"), path)
+            head, meta = train_segment_head(G, progress=progress, **train_kw)
+            save_head(head, path, meta)
+        head_path = path
+    sg = SegmentGenerator.from_file(G, head_path)
+    return SegmentGeneratorMasks(sg, temperature=temperature)
+
+
+def auto_projector(G, target: torch.Tensor, config=None, *, source: SegmentGeneratorMasks | None = None,
+                   head_path=None, freeze_codes: bool = False, freeze_segments: bool = False, **kwargs):
+    """A Projector for fully automatic ChunkyGAN projection with ``G^S`` masks (Eq. 2).
+
+    K = the head's number of classes. The codes start as the projector decides (the mean latent; for Z
+    the best of seeded random codes, since z = 0 is a dead point of the DCGAN) and ``X^S`` starts at the
+    same latent (the first code). ``freeze_codes`` optimises only ``X^S``; ``freeze_segments`` only the codes.
+    ``kwargs``: :class:`~chunkygan.project.projector.Projector` arguments or config fields.
+    """
+    from ..project.projector import Projector, ProjectionConfig
+
+    src = source if source is not None else auto_mask_source(G, head_path)
+    space = src.segment_generator.space
+    cfg = config or ProjectionConfig(method=f"chunky-{space}", segments=src.num_segments)
+    if freeze_codes and freeze_segments:
+        raise ValueError("freezing both the codes and X^S leaves nothing to optimise")
+    kwargs.setdefault("segments", src.num_segments)
+    if freeze_segments:
+        kwargs["optimise_masks"] = False
+    p = Projector(G, target, cfg, masks=src, **kwargs)
+    if p.space.name == space:
+        with torch.no_grad():
+            src.latent.copy_(p.codes[:1].detach())
+    if freeze_codes:
+        p.codes.requires_grad_(False)
+    if not freeze_segments:
+        src.latent.requires_grad_(True)
+    return p
+
+
+def edit_with_segments(G, projection, edits, source: SegmentGeneratorMasks, segments=None):
+    """Edit the codes and move ``X^S`` along the same directions (Sec. 4.2, geometric edits such as yaw).
+
+    Thin wrapper around :func:`chunkygan.edit.apply.edit_projection` with ``move_mask_latent=True``;
+    ``source`` is the projection's mask source (its ``latent`` must be the projection's ``X^S``).
+    """
+    from ..edit.apply import edit_projection
+
+    if "latent" in projection.mask_params:
+        source.load_state({"latent": projection.mask_params["latent"]})
+    return edit_projection(G, projection, edits, segments=segments, mask_source=source, move_mask_latent=True)
+
+
+__all__ = ["SegmentGenerator", "SegmentGeneratorMasks", "auto_mask_source", "auto_projector", "default_head_path",
+           "edit_with_segments"]
