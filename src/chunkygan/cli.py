@@ -27,6 +27,7 @@ COMMANDS = {
     "identity": "identity",
     "edit": "edit",
     "directions": "directions",
+    "segments": "segments",
 }
 
 
