@@ -218,11 +218,12 @@ def test_import_ganspace_dict_and_presets(tmp_path, sg2):
 
 
 def test_import_stylespace_presets(tmp_path, sg2):
-    (tmp_path / "p.txt").write_text("# name layer channel strength\nsmile 2 3 5\nhair,1_4\n")
+    (tmp_path / "p.txt").write_text("# name layer channel strength\nsmile 2 3 5\nhair,1_4\neye_open 0_1 -2\n")
     (tmp_path / "p.json").write_text(json.dumps([{"name": "smile", "layer": 2, "channel": 3, "strength": 5}]))
     a = import_stylespace(tmp_path / "p.txt", sg2.name)
     b = import_stylespace(tmp_path / "p.json", sg2.name, G=sg2, scale_samples=200)
-    assert [(d.name, d.channel, d.default_strength) for d in a] == [("smile", (2, 3), 5.0), ("hair", (1, 4), 1.0)]
+    assert [(d.name, d.channel, d.default_strength) for d in a] == [("smile", (2, 3), 5.0), ("hair", (1, 4), 1.0),
+                                                                   ("eye_open", (0, 1), -2.0)]
     assert b[0].channel == (2, 3) and b[0].scale > 0
     # scale = that channel's std over samples
     z = torch.randn(200, 16, generator=torch.Generator().manual_seed(0))

@@ -595,7 +595,9 @@ def _read_presets(presets) -> list[tuple[str, int, int, float]]:
                 line = line.split("#")[0].strip()
                 if not line:
                     continue
-                parts = line.replace(",", " ").replace("_", " ").split()
+                parts = line.replace(",", " ").split()
+                if len(parts) in (2, 3) and "_" in parts[1]:  # StyleSpace's own "layer_channel" notation
+                    parts = [parts[0], *parts[1].split("_", 1), *parts[2:]]
                 presets.append(parts)
     items = []
     for it in presets:
