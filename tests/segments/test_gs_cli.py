@@ -1,0 +1,44 @@
+"""`chunkygan segments sample|train --labels|evaluate`: the hand-labelling workflow end to end on a tiny generator."""
+import json
+
+import numpy as np
+import torch
+from click.testing import CliRunner
+from PIL import Image
+
+from gs_tiny import tiny_sg2
+
+from chunkygan.cli import main
+from chunkygan.generators.checkpoints import save_generator
+from chunkygan.segments.head import load_head
+
+
+def test_sample_paint_train_refuse(tmp_path):
+    G = tiny_sg2()
+    gen, _ = save_generator(G, tmp_path / "tiny")
+    other, _ = save_generator(tiny_sg2(seed=3), tmp_path / "other")
+    r = CliRunner().invoke(main, ["segments", "sample", "--generator", str(gen), "-n", "6", "--no-auto",
+                                  "-o", str(tmp_path / "s")])
+    assert r.exit_code == 0, r.output
+    info = json.loads((tmp_path / "s" / "samples.json").read_text())
+    assert len(info["labels"]) == 6 and (tmp_path / "s" / "sample_005.png").exists()
+    # "paint" the labels: top half hair (6), bottom-left skin (1), bottom-right background (0)
+    lab = np.zeros((16, 16), np.uint8)
+    lab[:8] = 6
+    lab[8:, :8] = 1
+    for name in info["labels"]:
+        Image.fromarray(lab, "L").save(tmp_path / "s" / name)
+    r = CliRunner().invoke(main, ["segments", "train", "--generator", str(gen), "--labels", str(tmp_path / "s"),
+                                  "--steps", "40", "-o", str(tmp_path / "head")])
+    assert r.exit_code == 0, r.output
+    head, meta = load_head(tmp_path / "head.safetensors", G)
+    assert meta["names"] == ["background", "skin", "hair"]  # classes nobody painted are merged away
+    assert meta["labels"].startswith("folder:") and meta["seeds"] == list(range(6))
+    # a head for another generator is refused with a message that says what to do
+    r = CliRunner().invoke(main, ["segments", "evaluate", str(tmp_path / "head.safetensors"), "--generator", str(other)])
+    assert r.exit_code != 0 and "segments train" in r.output
+    # painted labels outside the class range are refused
+    Image.fromarray(np.full((16, 16), 9, np.uint8), "L").save(tmp_path / "s" / info["labels"][0])
+    r = CliRunner().invoke(main, ["segments", "train", "--generator", str(gen), "--labels", str(tmp_path / "s"),
+                                  "--steps", "5", "-o", str(tmp_path / "head2")])
+    assert r.exit_code != 0 and "class indices" in r.output
