@@ -1,0 +1,133 @@
+"""Seconds per projection step for K = 1, 2, 4, 8 segments, against the floor and a naive loop.
+
+Generator: StyleGAN2 at 256 px with random weights and the FFHQ-256 channel sizes (stylegan2-ada
+``paper256``: channel_base 16384, channel_max 512, 8 mapping layers), W+ space, LPIPS(alex) loss at 256 px.
+
+For every K it times, in one run:
+
+* ``projector``: one :meth:`chunkygan.project.projector.Projector.step` (free mask logits, Eq. 1-2, Adam);
+* ``floor``: one batched generator forward+backward of the K codes plus the loss on their blend
+  (no masks, no optimiser): the least any implementation must do;
+* ``loop``: the same blend rendered with one generator call per segment (the naive way).
+
+It prints ratios projector/floor (target: within 1.3x) and loop/projector (target: > 1 for K >= 4)
+and the memory of the tensors autograd saves for the backward pass (CUDA: also the peak allocated).
+
+    python benchmarks/projection.py                 # short default (CPU-friendly)
+    python benchmarks/projection.py --steps 10 --device cuda
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+
+
+def make_generator(resolution: int, device):
+    from chunkygan.generators.stylegan2 import StyleGAN2Generator
+
+    torch.manual_seed(0)
+    G = StyleGAN2Generator(z_dim=512, c_dim=0, w_dim=512, img_resolution=resolution, img_channels=3,
+                           mapping_kwargs={"num_layers": 8},
+                           synthesis_kwargs={"channel_base": 16384, "channel_max": 512})
+    return G.eval().requires_grad_(False).to(device)
+
+
+def sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def timed(fn, steps: int, warmup: int, device) -> float:
+    """Median seconds of ``fn()`` over ``steps`` runs after ``warmup`` runs."""
+    for _ in range(warmup):
+        fn()
+    sync(device)
+    times = []
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        fn()
+        sync(device)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def saved_bytes(fn) -> int:
+    """Bytes of all tensors autograd saves for backward during ``fn()`` (a device-agnostic memory measure)."""
+    total = [0]
+
+    def pack(t):
+        total[0] += t.numel() * t.element_size()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        fn()
+    return total[0]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--ks", default="1,2,4,8")
+    ap.add_argument("--steps", type=int, default=2, help="timed steps per measurement (median)")
+    ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--resolution", type=int, default=256)
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    args = ap.parse_args()
+
+    from chunkygan.device import resolve_device
+    from chunkygan.latents import get_space
+    from chunkygan.project.projector import ProjectionConfig, Projector, at_resolution, build_loss
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
+    G = make_generator(args.resolution, device)
+    loss_fn = build_loss("lpips-alex").to(device)
+    g = torch.Generator().manual_seed(1)
+    target = (torch.rand(1, 3, args.resolution, args.resolution, generator=g) * 2 - 1).to(device)
+    space = get_space("w+")
+    target256 = at_resolution(target, 256)
+    print(f"StyleGAN2 {args.resolution}px random weights (FFHQ-256 channels), W+, LPIPS alex; device {device}, "
+          f"{torch.get_num_threads()} threads, median of {args.steps} steps after {args.warmup} warm-up")
+    print(f"{'K':>3} {'projector s':>12} {'floor s':>9} {'loop s':>9} {'proj/floor':>11} {'loop/proj':>10} "
+          f"{'saved MB':>9}" + (f" {'peak MB':>8}" if device.type == "cuda" else ""))
+    for K in [int(k) for k in args.ks.split(",")]:
+        cfg = ProjectionConfig(method="chunky-w+", segments=K, steps=10 ** 6, loss_resolution=256, l2_weight=0.0,
+                               masks="grid")
+        p = Projector(G, target, cfg, loss_fn=loss_fn)
+        masks = p.masks().detach()
+        ws = space.mean(G, K).detach().clone().requires_grad_(True)
+
+        def floor():
+            imgs = G.synthesis(ws)
+            loss = loss_fn(at_resolution(imgs.mean(dim=0, keepdim=True), 256), target256).sum()
+            ws.grad = None
+            loss.backward()
+
+        def loop():
+            out = 0
+            for k in range(K):
+                out = out + G.synthesis(ws[k:k + 1]) * masks[k:k + 1]
+            loss = loss_fn(at_resolution(out, 256), target256).sum()
+            ws.grad = None
+            loss.backward()
+
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats()
+        t_proj = timed(p.step, args.steps, args.warmup, device)
+        peak = torch.cuda.max_memory_allocated() / 2 ** 20 if device.type == "cuda" else None
+        t_floor = timed(floor, args.steps, args.warmup, device)
+        t_loop = timed(loop, args.steps, args.warmup, device)
+        mem = saved_bytes(lambda: p.objective()) / 2 ** 20
+        line = (f"{K:>3} {t_proj:>12.3f} {t_floor:>9.3f} {t_loop:>9.3f} {t_proj / t_floor:>10.2f}x "
+                f"{t_loop / t_proj:>9.2f}x {mem:>9.0f}")
+        if peak is not None:
+            line += f" {peak:>8.0f}"
+        print(line, flush=True)
+
+
+if __name__ == "__main__":
+    main()
