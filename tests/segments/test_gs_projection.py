@@ -109,3 +109,16 @@ def test_missing_default_head_without_training(monkeypatch, tmp_path):
     monkeypatch.setenv("CHUNKYGAN_CACHE", str(tmp_path))
     with pytest.raises(FileNotFoundError, match="segments train"):
         auto_mask_source(tiny_sg2(), None, train_if_missing=False)
+
+
+def test_progression_frames_at_fig3_steps(sg2_head):
+    from chunkygan.segments.gs import progression_strip, run_with_progression
+
+    G, path = sg2_head
+    p = auto_projector(G, _target(G), head_path=path, steps=10, loss="l2", loss_resolution=None)
+    proj, frames = run_with_progression(p)
+    assert [f[0] for f in frames] == [1, 5, 9, 10]
+    torch.testing.assert_close(frames[-1][2], proj.masks.cpu())
+    assert not torch.equal(frames[0][2], frames[-1][2])  # the segments move during the joint optimisation
+    strip = progression_strip(frames, p.target, min_size=32)
+    assert strip.shape[:2] == (1, 3) and strip.shape[-1] > strip.shape[-2] > 64  # 2 rows, 5 columns of 32 px

@@ -169,5 +169,47 @@ def edit_with_segments(G, projection, edits, source: SegmentGeneratorMasks, segm
     return edit_projection(G, projection, edits, segments=segments, mask_source=source, move_mask_latent=True)
 
 
+#: iterations shown in the paper's Fig. 3 progression (1-based; the last step is added)
+FIG3_STEPS = (1, 5, 9, 15, 23, 37)
+
+
+def run_with_progression(projector, marks=FIG3_STEPS, callback=None):
+    """Run the projector to the end, keeping the composite and the masks after the steps in ``marks``
+    (1-based) and after the last one. Returns ``(projection with metrics, frames)`` where frames is a list
+    of ``(step, image [1,3,R,R], masks [K,1,R,R])`` on the CPU; ``callback(info)`` after every step."""
+    want = {int(m) for m in marks if 0 < int(m) <= projector.config.steps} | {projector.config.steps}
+    frames = []
+    for info in projector:
+        if callback is not None:
+            callback(info)
+        if info.step in want:
+            with torch.no_grad():
+                frames.append((info.step, projector.output().cpu(), projector.masks().detach().cpu()))
+    return projector.result(with_metrics=True), frames
+
+
+def progression_strip(frames, target: torch.Tensor | None = None, min_size: int = 128) -> torch.Tensor:
+    """Fig. 3-style strip ``[1,3,H',W']``: top row the composites, bottom row the colour-coded segment maps
+    (:func:`chunkygan.segments.masks.colourise`), one column per frame (and the target first, if given,
+    above a blank tile). Tiles are enlarged by nearest neighbour to at least ``min_size`` px."""
+    import torch.nn.functional as F
+
+    from ..imageio import make_grid
+    from .masks import colourise
+
+    imgs = [f[1].float().cpu() for f in frames]
+    maps = [colourise(f[2].float().cpu()) for f in frames]
+    if target is not None:
+        t = target.float().cpu()
+        if t.shape[-1] != imgs[0].shape[-1]:
+            t = F.interpolate(t, size=imgs[0].shape[-2:], mode="bilinear", align_corners=False, antialias=True)
+        imgs, maps = [t] + imgs, [torch.ones_like(t)] + maps
+    tiles = torch.cat(imgs + maps)
+    f = max(1, -(-min_size // tiles.shape[-1]))
+    if f > 1:
+        tiles = F.interpolate(tiles, scale_factor=f, mode="nearest")
+    return make_grid(tiles, nrow=len(imgs))
+
+
 __all__ = ["SegmentGenerator", "SegmentGeneratorMasks", "auto_mask_source", "auto_projector", "default_head_path",
-           "edit_with_segments"]
+           "edit_with_segments", "run_with_progression", "progression_strip", "FIG3_STEPS"]

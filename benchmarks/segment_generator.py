@@ -1,0 +1,120 @@
+"""The segment generator G^S on the embedded face generator: head accuracy and fully automatic projection.
+
+1. ``iou``: heads trained from N automatically labelled samples (MediaPipe face parts, seeds 0...) ->
+   IoU against the same labeller on held-out generated samples (seeds 10000...), for the per-pixel MLP
+   (DatasetGAN), an MLP ensemble and the light conv head; training seconds of each.
+2. ``project``: for each demo photo (astronaut, Grace Hopper) at the same step budget:
+   global projection (K = 1), ChunkyGAN with k-means free masks (K = 4, the projector's default) and the
+   fully automatic mode (masks from G^S(X^S), X^S optimised jointly; K = the head's classes).
+   Prints LPIPS (alex, 256 px) of each and the seconds per step relative to global / k-means, and writes
+   the Fig. 3 progression strips (iterations 1, 5, 9, 15, 23, 37 and the last).
+
+    python benchmarks/segment_generator.py iou --out /tmp/gs_bench
+    python benchmarks/segment_generator.py project --steps 200 --out /tmp/gs_bench
+
+Needs the face extra (MediaPipe) and the demo photos (scikit-image, matplotlib).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import torch
+
+
+def iou_bench(args) -> dict:
+    from chunkygan.generators import load_generator
+    from chunkygan.segments.head import save_head
+    from chunkygan.segments.train import auto_label, evaluate_head, train_segment_head
+
+    G = load_generator(args.generator)
+    t0 = time.perf_counter()
+    train = auto_label(G, args.train, seed=0)
+    t_label = time.perf_counter() - t0
+    test = auto_label(G, args.test, seed=10000)
+    out = {"label_seconds_per_image": round(t_label / args.train, 3), "heads": {}}
+    for name, kw in (("mlp", dict(kind="mlp")), ("mlp-ensemble-5", dict(kind="mlp", members=5)),
+                     ("conv", dict(kind="conv"))):
+        if args.heads and name not in args.heads:
+            continue
+        t0 = time.perf_counter()
+        head, meta = train_segment_head(G, training_set=train, steps=args.head_steps, **kw)
+        secs = time.perf_counter() - t0
+        res = evaluate_head(G, head, meta, test)
+        main = [res["iou"][n] for n in ("background", "skin", "nose", "mouth", "hair") if n in res["iou"]]
+        res.update(train_seconds=round(secs, 1), mean_iou_main=round(sum(main) / len(main), 4))
+        out["heads"][name] = res
+        print(name, json.dumps(res), flush=True)
+        if args.out:
+            save_head(head, Path(args.out) / f"head-{name}", meta)
+    return out
+
+
+def project_bench(args) -> dict:
+    from chunkygan.generators import load_generator
+    from chunkygan.imageio import save_image
+    from chunkygan.project.demo import DEMO_LOSS_RESOLUTION, DEMO_PHOTOS
+    from chunkygan.project.projector import ProjectionConfig, Projector
+    from chunkygan.segments.gs import auto_mask_source, auto_projector, progression_strip, run_with_progression
+
+    G = load_generator(args.generator)
+    src = auto_mask_source(G, args.head)
+    space = src.segment_generator.space
+    results = {}
+    for photo in args.photos:
+        target = DEMO_PHOTOS[photo].load()
+        row = {}
+        common = dict(steps=args.steps, seed=args.seed, loss_resolution=DEMO_LOSS_RESOLUTION)
+        for label in ("global", "kmeans", "auto"):
+            if label == "global":
+                p = Projector(G, target, ProjectionConfig(method=space, **common))
+            elif label == "kmeans":
+                p = Projector(G, target, ProjectionConfig(method=f"chunky-{space}", segments=4, **common))
+            else:
+                src = auto_mask_source(G, args.head)
+                p = auto_projector(G, target, ProjectionConfig(method=f"chunky-{space}", segments=src.num_segments,
+                                                               mask_lr=args.mask_lr, **common), source=src)
+            proj, frames = run_with_progression(p)
+            row[label] = {"lpips": proj.metrics["lpips"], "l2": proj.metrics["l2"], "segments": p.num_segments,
+                          "seconds_per_step": round(p.seconds / p.step_count, 4)}
+            if args.out:
+                save_image(progression_strip(frames, p.target), Path(args.out) / f"{photo}-{label}-progression.png")
+            print(photo, label, json.dumps(row[label]), flush=True)
+        g, a = row["global"]["lpips"], row["auto"]["lpips"]
+        row["auto_vs_global_lpips_reduction"] = round(1 - a / g, 4)
+        row["auto_vs_kmeans_lpips_reduction"] = round(1 - a / row["kmeans"]["lpips"], 4)
+        row["auto_step_time_vs_kmeans"] = round(row["auto"]["seconds_per_step"] / row["kmeans"]["seconds_per_step"], 3)
+        row["auto_step_time_vs_global"] = round(row["auto"]["seconds_per_step"] / row["global"]["seconds_per_step"], 3)
+        print(photo, json.dumps({k: v for k, v in row.items() if not isinstance(v, dict)}), flush=True)
+        results[photo] = row
+    return results
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("what", choices=["iou", "project"])
+    ap.add_argument("--generator", default="dcgan-faces-64")
+    ap.add_argument("--train", type=int, default=30)
+    ap.add_argument("--test", type=int, default=100)
+    ap.add_argument("--head-steps", type=int, default=400)
+    ap.add_argument("--heads", nargs="*", default=None, help="subset of mlp, mlp-ensemble-5, conv")
+    ap.add_argument("--head", default=None, help="head file (default: the cached default head, trained if missing)")
+    ap.add_argument("--photos", nargs="*", default=["astronaut", "grace_hopper"])
+    ap.add_argument("--steps", type=int, default=200)
+    ap.add_argument("--mask-lr", type=float, default=0.1)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    if args.out:
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+    res = iou_bench(args) if args.what == "iou" else project_bench(args)
+    if args.out:
+        (Path(args.out) / f"{args.what}.json").write_text(json.dumps(res, indent=1))
+
+
+if __name__ == "__main__":
+    main()
