@@ -1,0 +1,22 @@
+"""Segment-wise (ChunkyGAN) and global projection of images into a generator.
+
+``from chunkygan.project import Projector, ProjectionConfig, project, Projection`` (imported lazily).
+"""
+from __future__ import annotations
+
+_LAZY = {
+    "Projector": "projector", "ProjectionConfig": "projector", "StepInfo": "projector", "project": "projector",
+    "METHODS": "projector", "Projection": "io", "load_projection": "io", "save_projection": "io",
+    "blend": "blend", "write_outputs": "outputs",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module 'chunkygan.project' has no attribute {name!r}")
+
+
+__all__ = sorted(_LAZY)
