@@ -25,6 +25,8 @@ def main() -> None:
     ap.add_argument("--bank", default="src/chunkygan/data/directions-dcgan-faces-64.safetensors")
     ap.add_argument("--samples", type=int, default=300, help="labelled samples per linear boundary")
     ap.add_argument("--steps", type=int, default=200, help="projection steps")
+    ap.add_argument("--lambda-reg", type=float, default=5e-4, help="Eq. 2 dispersion weight (codes stay close, "
+                    "so edits stay coherent across segments, Sec. 4.2)")
     ap.add_argument("--skip-bank", action="store_true")
     a = ap.parse_args()
     from chunkygan.edit import discover as disc
@@ -70,11 +72,12 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     photo = pil_to_tensor(Image.fromarray(astronaut()))
     target, _ = align_face(photo, 64)
-    cfg = ProjectionConfig(method="chunky-z", segments=4, steps=a.steps, lambda_reg=0.0)
+    cfg = ProjectionConfig(method="chunky-z", segments=4, steps=a.steps, lambda_reg=a.lambda_reg)
     t = time.perf_counter()
     proj = project(G, target, cfg, generator_name=G.name)
     report["timings_s"]["projection"] = time.perf_counter() - t
     report["projection_metrics"] = proj.metrics
+    report["projection_config"] = {"method": "chunky-z", "segments": 4, "steps": a.steps, "lambda_reg": a.lambda_reg}
     proj.save(out / "astronaut-projection.safetensors")
     strengths = [-2.0, -1.0, 0.0, 1.0, 2.0]
     rows, scores = [], {}

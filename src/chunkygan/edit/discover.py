@@ -110,6 +110,10 @@ def sefa(G, k: int = 5, layers=None, samples: int = 2000, seed: int = 0, prefix:
 # GANSpace-style PCA
 
 
+class _FeaturesTaken(Exception):
+    """Raised by the feature hook to stop the forward pass once the features are captured."""
+
+
 def _feature_module(G, feature: str | None) -> nn.Module:
     mods = dict(G.named_modules())
     if feature is not None:
@@ -147,17 +151,26 @@ def pca(G, k: int = 5, samples: int = 2000, seed: int = 0, feature: str | None =
     mod = _feature_module(G, feature)
     z = sample_latents(G, samples, "z", seed)
     feats = []
-    hook = mod.register_forward_hook(lambda m, i, o: feats.append(o.detach().flatten(1).double().cpu()))
+
+    def grab(module, inputs, output):  # keep the features and skip the rest of the network
+        feats.append(output.detach().flatten(1).double().cpu())
+        raise _FeaturesTaken
+
+    hook = mod.register_forward_hook(grab)
     dev = _device(G)
     try:
         with torch.no_grad():
             for i in range(0, samples, batch):
-                G(z[i:i + batch].to(dev))
+                try:
+                    G(z[i:i + batch].to(dev))
+                except _FeaturesTaken:
+                    pass
     finally:
         hook.remove()
     y = torch.cat(feats)
     y = y - y.mean(0)
-    U, S, _ = torch.linalg.svd(y, full_matrices=False)
+    q = min(k + 10, *y.shape)
+    U, S, _ = torch.svd_lowrank(y, q=q, niter=6)  # the top components only (randomised, Halko et al.)
     coords = U[:, :k] * S[:k]  # [N, k] coordinates along the components
     coef = torch.linalg.lstsq(coords, z.double()).solution  # [k, z_dim]: z ≈ coords @ coef
     out = []
