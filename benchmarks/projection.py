@@ -40,17 +40,17 @@ def sync(device):
         torch.cuda.synchronize()
 
 
-def timed(fn, steps: int, warmup: int, device) -> float:
-    """Median seconds of ``fn()`` over ``steps`` runs after ``warmup`` runs."""
+def timed(fn, steps: int, warmup: int, device, clock=time.perf_counter) -> float:
+    """Median seconds of ``fn()`` over ``steps`` runs after ``warmup`` runs, read from ``clock``."""
     for _ in range(warmup):
         fn()
     sync(device)
     times = []
     for _ in range(steps):
-        t0 = time.perf_counter()
+        t0 = clock()
         fn()
         sync(device)
-        times.append(time.perf_counter() - t0)
+        times.append(clock() - t0)
     return statistics.median(times)
 
 
@@ -75,6 +75,9 @@ def main() -> None:
     ap.add_argument("--resolution", type=int, default=256)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    ap.add_argument("--clock", choices=["auto", "wall", "cpu"], default="auto",
+                    help="wall: elapsed time; cpu: this process's CPU time (steadier on a shared CPU machine, "
+                         "equal to wall time for one thread on an idle core); auto: cpu on CPU, wall on CUDA")
     args = ap.parse_args()
 
     from chunkygan.device import resolve_device
@@ -85,13 +88,16 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
     G = make_generator(args.resolution, device)
+    use_cpu_clock = args.clock == "cpu" or (args.clock == "auto" and device.type == "cpu")
+    clock = time.process_time if use_cpu_clock else time.perf_counter
     loss_fn = build_loss("lpips-alex").to(device)
     g = torch.Generator().manual_seed(1)
     target = (torch.rand(1, 3, args.resolution, args.resolution, generator=g) * 2 - 1).to(device)
     space = get_space("w+")
     target256 = at_resolution(target, 256)
     print(f"StyleGAN2 {args.resolution}px random weights (FFHQ-256 channels), W+, LPIPS alex; device {device}, "
-          f"{torch.get_num_threads()} threads, median of {args.steps} steps after {args.warmup} warm-up")
+          f"{torch.get_num_threads()} threads, median of {args.steps} steps after {args.warmup} warm-up, "
+          f"{'process CPU' if use_cpu_clock else 'wall'} time")
     print(f"{'K':>3} {'projector s':>12} {'floor s':>9} {'loop s':>9} {'proj/floor':>11} {'loop/proj':>10} "
           f"{'saved MB':>9}" + (f" {'peak MB':>8}" if device.type == "cuda" else ""))
     for K in [int(k) for k in args.ks.split(",")]:
@@ -117,10 +123,10 @@ def main() -> None:
 
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats()
-        t_proj = timed(p.step, args.steps, args.warmup, device)
+        t_proj = timed(p.step, args.steps, args.warmup, device, clock)
         peak = torch.cuda.max_memory_allocated() / 2 ** 20 if device.type == "cuda" else None
-        t_floor = timed(floor, args.steps, args.warmup, device)
-        t_loop = timed(loop, args.steps, args.warmup, device)
+        t_floor = timed(floor, args.steps, args.warmup, device, clock)
+        t_loop = timed(loop, args.steps, args.warmup, device, clock)
         mem = saved_bytes(lambda: p.objective()) / 2 ** 20
         line = (f"{K:>3} {t_proj:>12.3f} {t_floor:>9.3f} {t_loop:>9.3f} {t_proj / t_floor:>10.2f}x "
                 f"{t_loop / t_proj:>9.2f}x {mem:>9.0f}")
