@@ -122,3 +122,22 @@ def test_progression_frames_at_fig3_steps(sg2_head):
     assert not torch.equal(frames[0][2], frames[-1][2])  # the segments move during the joint optimisation
     strip = progression_strip(frames, p.target, min_size=32)
     assert strip.shape[:2] == (1, 3) and strip.shape[-1] > strip.shape[-2] > 64  # 2 rows, 5 columns of 32 px
+
+
+def test_saved_projection_rebuilds_its_segment_source(sg2_head, tmp_path):
+    from chunkygan.edit.directions import Direction, Edit
+    from chunkygan.project.io import Projection
+    from chunkygan.segments.gs import mask_source_for
+
+    G, path = sg2_head
+    p = auto_projector(G, _target(G), head_path=path, steps=3, loss="l2", loss_resolution=None)
+    p.run().save(tmp_path / "proj.safetensors")
+    proj = Projection.load(tmp_path / "proj.safetensors")
+    src = mask_source_for(G, proj)  # the head path recorded in the projection's config
+    torch.testing.assert_close(src(16), proj.masks)
+    d = Direction("test", "w", torch.ones(G.w_dim), generator=G.name)
+    edited = edit_with_segments(G, proj, [Edit(d, 1.0)])
+    assert not torch.allclose(edited.masks, proj.masks)
+    proj.mask_source = "logits"
+    with pytest.raises(ValueError, match="--auto"):
+        mask_source_for(G, proj)

@@ -156,14 +156,35 @@ def auto_projector(G, target: torch.Tensor, config=None, *, source: SegmentGener
     return p
 
 
-def edit_with_segments(G, projection, edits, source: SegmentGeneratorMasks, segments=None):
+def mask_source_for(G, projection, head_path: str | os.PathLike | None = None) -> SegmentGeneratorMasks:
+    """Rebuild the G^S mask source of a saved projection (``mask_source == "generator"``), X^S restored.
+
+    The head is ``head_path``, else the path recorded in the projection's config (if it still exists),
+    else the generator's cached default head; it must belong to ``G`` and have the projection's K.
+    """
+    if projection.mask_source != "generator" or "latent" not in projection.mask_params:
+        raise ValueError("this projection's masks do not come from a segment generator (project with --auto)")
+    if head_path is None:
+        recorded = (projection.config.get("mask_source") or {}).get("head") or ""
+        head_path = recorded if recorded and Path(recorded).exists() else None
+    src = auto_mask_source(G, head_path, train_if_missing=False)
+    if src.num_segments != projection.num_segments:
+        raise ValueError(f"the segment head has {src.num_segments} classes but the projection {projection.num_segments} "
+                         "segments; pass the head it was made with")
+    src.load_state({"latent": projection.mask_params["latent"]})
+    return src.to(projection.codes.device)
+
+
+def edit_with_segments(G, projection, edits, source: SegmentGeneratorMasks | None = None, segments=None):
     """Edit the codes and move ``X^S`` along the same directions (Sec. 4.2, geometric edits such as yaw).
 
     Thin wrapper around :func:`chunkygan.edit.apply.edit_projection` with ``move_mask_latent=True``;
-    ``source`` is the projection's mask source (its ``latent`` must be the projection's ``X^S``).
+    ``source``: the projection's mask source (default: :func:`mask_source_for`); X^S is taken from the projection.
     """
     from ..edit.apply import edit_projection
 
+    if source is None:
+        source = mask_source_for(G, projection)
     if "latent" in projection.mask_params:
         source.load_state({"latent": projection.mask_params["latent"]})
     return edit_projection(G, projection, edits, segments=segments, mask_source=source, move_mask_latent=True)
@@ -212,4 +233,4 @@ def progression_strip(frames, target: torch.Tensor | None = None, min_size: int 
 
 
 __all__ = ["SegmentGenerator", "SegmentGeneratorMasks", "auto_mask_source", "auto_projector", "default_head_path",
-           "edit_with_segments", "run_with_progression", "progression_strip", "FIG3_STEPS"]
+           "edit_with_segments", "mask_source_for", "run_with_progression", "progression_strip", "FIG3_STEPS"]
