@@ -13,7 +13,7 @@ on CPU the sampled peak of glibc's malloc in-use bytes (``mallinfo2``) above the
 
 Usage::
 
-    python benchmarks/generator.py                       # 64 and 256 on CPU (and CUDA if present)
+    python benchmarks/generator.py                       # 64 and 256 on CPU, 1 thread (and CUDA if present)
     python benchmarks/generator.py --res 64 256 1024 --batch 1 4 8 --device cuda
 """
 from __future__ import annotations
@@ -107,22 +107,28 @@ class PeakMemory:
         return False
 
 
-def timed(fn, device, repeats: int) -> float:
-    """Median wall time (s) of ``fn()`` over ``repeats`` runs after one warm-up run."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        t = time.perf_counter()
+def timed(fn, device, repeats: int, warmup: int) -> tuple[float, int]:
+    """Median time (s) of ``fn()`` over ``repeats`` runs after ``warmup`` runs, and the peak memory (bytes).
+
+    CUDA: wall time between synchronisations. CPU: process CPU time (all threads), which unlike wall time
+    stays meaningful on a machine shared with other jobs; ``--threads 1`` gives the steadiest numbers.
+    """
+    for _ in range(warmup):
         fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - t)
-    return sorted(times)[len(times) // 2]
+    clock = time.perf_counter if device.type == "cuda" else time.process_time
+    times, peak = [], 0
+    for _ in range(repeats):
+        with PeakMemory(device) as mem:
+            t = clock()
+            fn()
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            times.append(clock() - t)
+        peak = max(peak, mem.peak)
+    return sorted(times)[len(times) // 2], peak
 
 
-def bench_case(G, ws, mode: str, device, repeats: int):
+def bench_case(G, ws, mode: str, device, repeats: int, warmup: int):
     fused = {"fused": True, "unfused": False, "auto": None}[mode]
 
     def fwd():
@@ -134,13 +140,9 @@ def bench_case(G, ws, mode: str, device, repeats: int):
         G.synthesis(x, fused_modconv=fused).square().mean().backward()
         return x.grad
 
-    t_f = timed(fwd, device, repeats)
-    with PeakMemory(device) as m_f:
-        fwd()
-    t_fb = timed(fwd_bwd, device, repeats)
-    with PeakMemory(device) as m_fb:
-        fwd_bwd()
-    return t_f, t_fb, m_f.peak, m_fb.peak
+    t_f, m_f = timed(fwd, device, repeats, warmup)
+    t_fb, m_fb = timed(fwd_bwd, device, repeats, warmup)
+    return t_f, t_fb, m_f, m_fb
 
 
 def main(argv=None) -> None:
@@ -149,8 +151,9 @@ def main(argv=None) -> None:
     p.add_argument("--batch", type=int, nargs="+", default=[1, 4, 8], help="batch sizes (K segment codes)")
     p.add_argument("--modes", nargs="+", default=["fused", "unfused"], choices=["fused", "unfused", "auto"])
     p.add_argument("--device", nargs="+", default=None, help="cpu and/or cuda (default: cpu, plus cuda if present)")
-    p.add_argument("--repeats", type=int, default=3, help="timed runs per case (median), after one warm-up")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--repeats", type=int, default=3, help="timed runs per case (median)")
+    p.add_argument("--warmup", type=int, default=1, help="untimed runs before each case")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: steady CPU-time numbers)")
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -161,7 +164,8 @@ def main(argv=None) -> None:
         if device.type == "cuda" and not torch.cuda.is_available():
             raise SystemExit("--device cuda asked for, but torch sees no CUDA device")
         label = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
-        print(f"\n## {label}\n")
+        clock = "wall ms" if device.type == "cuda" else f"CPU ms ({torch.get_num_threads()} thread(s))"
+        print(f"\n## {label}: times are {clock}, median of {args.repeats} after {args.warmup} warm-up run(s)\n")
         print("| res | batch | modconv | fwd ms | fwd ms/img | fwd+bwd ms | fwd+bwd ms/img | peak MB fwd | peak MB fwd+bwd |")
         print("|---:|---:|---|---:|---:|---:|---:|---:|---:|")
         ratios = []
@@ -171,7 +175,7 @@ def main(argv=None) -> None:
             for batch in args.batch:
                 ws = G.mapping(torch.randn(batch, 512, generator=torch.Generator().manual_seed(batch)).to(device))
                 for mode in args.modes:
-                    t_f, t_fb, m_f, m_fb = bench_case(G, ws, mode, device, args.repeats)
+                    t_f, t_fb, m_f, m_fb = bench_case(G, ws, mode, device, args.repeats, args.warmup)
                     results[(batch, mode)] = (t_f, t_fb)
                     print(f"| {res} | {batch} | {mode} | {t_f * 1e3:.0f} | {t_f * 1e3 / batch:.0f} | {t_fb * 1e3:.0f} | "
                           f"{t_fb * 1e3 / batch:.0f} | {m_f / 2**20:.0f} | {m_fb / 2**20:.0f} |", flush=True)

@@ -85,7 +85,7 @@ def upsample2d(x: torch.Tensor, f: torch.Tensor, up: int = 2) -> torch.Tensor:
 def blur(x: torch.Tensor, f: torch.Tensor, pad: int, gain: float = 1.0) -> torch.Tensor:
     """Zero-pad by ``pad`` on every side and convolve each channel with ``f·gain`` (``[B,C,H,W]``)."""
     C = x.shape[1]
-    return F.conv2d(F.pad(x, [pad] * 4) if pad > 0 else x, _depthwise(f, C, x.dtype, gain), groups=C)
+    return F.conv2d(x, _depthwise(f, C, x.dtype, gain), padding=pad, groups=C)
 
 
 def conv2d_up2(x: torch.Tensor, w: torch.Tensor, f: torch.Tensor, groups: int = 1) -> torch.Tensor:
@@ -115,16 +115,18 @@ def conv2d_up2(x: torch.Tensor, w: torch.Tensor, f: torch.Tensor, groups: int = 
 
 def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, *, demodulate: bool = True,
                      up: bool = False, f: torch.Tensor | None = None, noise: torch.Tensor | None = None,
-                     fused: bool = True) -> torch.Tensor:
-    """StyleGAN2 modulated convolution (paper Sec. 2.2, Eq. 1-3).
+                     bias: torch.Tensor | None = None, act: str = "linear", gain: float | None = None,
+                     clamp: float | None = None, fused: bool = True) -> torch.Tensor:
+    """StyleGAN2 modulated convolution (paper Sec. 2.2, Eq. 1-3) followed by noise, bias and activation.
 
     ``x`` ``[B,I,H,W]``, ``weight`` ``[O,I,k,k]``, ``styles`` ``[B,I]`` -> ``[B,O,H',W']`` (``H' = 2H`` when
     ``up``). Modulation ``w'_{oik} = s_i·w_{oik}`` (Eq. 1), demodulation
-    ``w''_{oik} = w'_{oik} / sqrt(Σ_{i,k} w'²_{oik} + 1e-8)`` (Eq. 3), then ``noise`` is added.
+    ``w''_{oik} = w'_{oik} / sqrt(Σ_{i,k} w'²_{oik} + 1e-8)`` (Eq. 3); then
+    ``clamp(act(conv + noise + bias)·gain, ±clamp)`` exactly like :func:`bias_act`.
 
     ``fused=True`` builds per-sample weights and runs one grouped convolution (NVIDIA's default at
     inference); ``fused=False`` scales the activations instead (``x·s`` -> shared conv -> ``·d``), so a
-    batch of B codes is one ordinary convolution (much faster for B > 1 on CPU; same maths).
+    batch of B codes is one ordinary convolution (faster for B > 1 on CPU; same maths).
     """
     B = x.shape[0]
     O, I, kh, kw = weight.shape
@@ -137,27 +139,49 @@ def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor
     pad = kw // 2
 
     if not fused:
-        dcoefs = None
+        scale = None
         if demodulate:
             # Σ_{i,k} (s_i w_oik)² = Σ_i s_i² · Σ_k w_oik²  -> one [B,I]x[I,O] matmul, no per-sample weights.
-            dcoefs = (styles.square() @ weight.square().sum(dim=[2, 3]).t() + 1e-8).rsqrt()  # [B,O]
+            scale = (styles.square() @ weight.square().sum(dim=[2, 3]).t() + 1e-8).rsqrt()  # [B,O]
         x = x * styles.to(x.dtype).reshape(B, -1, 1, 1)
         w = weight.to(x.dtype)
         x = conv2d_up2(x, w, f) if up else F.conv2d(x, w, padding=pad)
-        if dcoefs is not None:
-            x = x * dcoefs.to(x.dtype).reshape(B, -1, 1, 1)
-        if noise is not None:
-            x = x + noise.to(x.dtype)
-        return x
+    else:
+        scale = None
+        w = weight.unsqueeze(0) * styles.reshape(B, 1, -1, 1, 1)  # [B,O,I,k,k]
+        if demodulate:
+            w = w * (w.square().sum(dim=[2, 3, 4]) + 1e-8).rsqrt().reshape(B, -1, 1, 1, 1)
+        w = w.reshape(-1, I, kh, kw).to(x.dtype)
+        x = x.reshape(1, -1, *x.shape[2:])
+        x = conv2d_up2(x, w, f, groups=B) if up else F.conv2d(x, w, padding=pad, groups=B)
+        x = x.reshape(B, -1, *x.shape[2:])
+    return _epilogue(x, scale, noise, bias, act, gain, clamp)
 
-    w = weight.unsqueeze(0) * styles.reshape(B, 1, -1, 1, 1)  # [B,O,I,k,k]
-    if demodulate:
-        dcoefs = (w.square().sum(dim=[2, 3, 4]) + 1e-8).rsqrt()  # [B,O]
-        w = w * dcoefs.reshape(B, -1, 1, 1, 1)
-    x = x.reshape(1, -1, *x.shape[2:])
-    w = w.reshape(-1, I, kh, kw).to(x.dtype)
-    x = conv2d_up2(x, w, f, groups=B) if up else F.conv2d(x, w, padding=pad, groups=B)
-    x = x.reshape(B, -1, *x.shape[2:])
+
+def _epilogue(x, scale, noise, bias, act, gain, clamp):
+    """``clamp(act(x·scale + noise + bias)·gain, ±clamp)`` in as few passes over ``x`` as possible.
+
+    The activations here are positively homogeneous (``act(v)·g = act(v·g)`` for ``g > 0``), so the gain
+    is folded into the small ``scale [B,O]``, ``noise`` and ``bias [O]`` tensors; in-place steps are used
+    only on tensors autograd has not saved.
+    """
+    fn, def_gain = ACTIVATIONS[act]
+    g = def_gain if gain is None else float(gain)
+    B, O = x.shape[:2]
+    b = (bias.to(x.dtype) * g).reshape(1, O, 1, 1) if bias is not None else None
+    if scale is not None:
+        s = (scale.to(x.dtype) * g).reshape(B, O, 1, 1)
+        x = torch.addcmul(b, x, s) if b is not None else x * s
+    elif b is not None:
+        x = torch.add(b, x, alpha=g) if g != 1 else x + b
+    elif g != 1:
+        x = x * g
     if noise is not None:
-        x = x + noise.to(x.dtype)
+        x = x.add_(noise.to(x.dtype) * g)  # x is a fresh tensor that autograd has not saved
+    if act == "lrelu":
+        x = F.leaky_relu_(x, 0.2)  # autograd saves its result; nothing below modifies it in place
+    elif act == "relu":
+        x = F.relu_(x)
+    if clamp is not None and clamp >= 0:
+        x = x.clamp_(-clamp, clamp) if not torch.is_grad_enabled() else x.clamp(-clamp, clamp)
     return x

@@ -180,10 +180,10 @@ class SynthesisLayer(nn.Module):
     def forward(self, x: torch.Tensor, styles: torch.Tensor, noise: torch.Tensor | None = None,
                 fused_modconv: bool = True, gain: float = 1.0) -> torch.Tensor:
         _check_shape(x, [None, self.in_channels, self.resolution // self.up, self.resolution // self.up], "x")
-        x = modulated_conv2d(x, self.weight, styles, demodulate=True, up=self.up == 2, f=self.resample_filter,
-                             noise=noise, fused=fused_modconv)
         clamp = self.conv_clamp * gain if self.conv_clamp is not None else None
-        return bias_act(x, self.bias, act=self.activation, gain=self.act_gain * gain, clamp=clamp)
+        return modulated_conv2d(x, self.weight, styles, demodulate=True, up=self.up == 2, f=self.resample_filter,
+                                noise=noise, bias=self.bias, act=self.activation, gain=self.act_gain * gain,
+                                clamp=clamp, fused=fused_modconv)
 
 
 class ToRGBLayer(nn.Module):
@@ -202,8 +202,8 @@ class ToRGBLayer(nn.Module):
         self.weight_gain = 1 / math.sqrt(in_channels * kernel_size ** 2)
 
     def forward(self, x: torch.Tensor, styles: torch.Tensor, fused_modconv: bool = True) -> torch.Tensor:
-        x = modulated_conv2d(x, self.weight, styles * self.weight_gain, demodulate=False, fused=fused_modconv)
-        return bias_act(x, self.bias, clamp=self.conv_clamp)
+        return modulated_conv2d(x, self.weight, styles * self.weight_gain, demodulate=False, bias=self.bias,
+                                clamp=self.conv_clamp, fused=fused_modconv)
 
 
 class Conv2dLayer(nn.Module):
