@@ -93,3 +93,16 @@ def test_two_disconnected_regions_with_different_offsets():
     source[..., :, 16:] = -0.25
     out = poisson_blend(source, target, mask)
     torch.testing.assert_close(out, target, atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("shape", ["disc", "line", "pixel", "two"])
+def test_nested_dissection_is_a_permutation(shape):
+    from chunkygan.composite.poisson import nested_dissection
+
+    n = 40
+    yy, xx = np.mgrid[:n, :n]
+    region = {"disc": (yy - 20) ** 2 + (xx - 17) ** 2 < 150, "line": (yy == 5) & (xx > 2),
+              "pixel": (yy == 3) & (xx == 3), "two": ((yy < 10) & (xx < 10)) | ((yy > 30) & (xx > 25))}[shape]
+    ys, xs = np.nonzero(region)
+    perm = nested_dissection(ys, xs, leaf=4)
+    assert np.array_equal(np.sort(perm), np.arange(ys.size))
