@@ -100,3 +100,17 @@ def test_default_generator_has_a_bundled_bank_with_every_method(tmp_path, monkey
     rows = [line.split("\t") for line in r.output.strip().splitlines()]
     assert {row[4] for row in rows} >= {"sefa", "pca", "linear"}
     assert {"smile", "sefa_0", "pca_0"} <= {row[0] for row in rows}
+
+
+def test_bundled_bank_fits_the_embedded_generator_and_sefa_reproduces_it():
+    from chunkygan.edit.discover import sefa
+    from chunkygan.generators import load_generator
+
+    G = load_generator("dcgan-faces-64")
+    bank = DirectionBank.load(bundled_bank_path("dcgan-faces-64"))
+    bank.check(G)
+    for d in sefa(G, k=5, samples=200):
+        assert float(d.vector @ bank[d.name].vector) > 0.9999
+    other = make_tiny_sg2()
+    with pytest.raises(Exception, match="dcgan-faces-64"):
+        bank.check(other)
