@@ -114,3 +114,14 @@ def test_bundled_bank_fits_the_embedded_generator_and_sefa_reproduces_it():
     other = make_tiny_sg2()
     with pytest.raises(Exception, match="dcgan-faces-64"):
         bank.check(other)
+
+
+def test_a_generator_without_bank_gets_one_on_demand(setup):
+    tmp, st, G, proj = setup
+    r = run(["edit", str(tmp / "proj"), "--direction", "sefa_0=1", "-o", str(tmp / "od")])
+    assert r.exit_code == 0, r.output
+    cached = tmp / "cache" / "directions" / "tiny-sg2.safetensors"
+    assert cached.is_file()
+    r = run(["directions", "list", "--generator", str(st)])
+    names = [line.split("\t")[0] for line in r.output.strip().splitlines()]
+    assert names == [f"sefa_{i}" for i in range(5)] + [f"pca_{i}" for i in range(5)]

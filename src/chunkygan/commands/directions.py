@@ -49,7 +49,13 @@ def list_cmd(generator, bank) -> None:
     try:
         b = DirectionBank.load(bank) if bank else load_bank_for(name if not Path(name).exists() else _loaded_name(name))
     except DirectionError as e:
-        raise click.ClickException(str(e)) from None
+        if bank:
+            raise click.ClickException(str(e)) from None
+        from ..edit.discover import make_default_bank
+        from ..generators import load_generator
+
+        click.echo(f"# no direction bank for {name} yet; discovering SeFa and PCA directions", err=True)
+        b = make_default_bank(load_generator(name))
     for d in b:
         where = f"channel {d.channel[0]}:{d.channel[1]}" if d.channel else (
             f"layers {d.layers[0]}-{d.layers[1] - 1}" if d.layers else "all layers")

@@ -65,7 +65,15 @@ def command(projection, directions, segments, layers, bank, generator, poisson, 
     if len(sweeps) > 1:
         raise click.BadParameter("only one --direction may be a sweep", param_hint="--direction")
     try:
-        b = load_bank_for(G.name, bank)
+        try:
+            b = load_bank_for(G.name, bank)
+        except DirectionError:
+            if bank is not None:
+                raise
+            from ..edit.discover import make_default_bank
+
+            click.echo(f"no direction bank for {G.name} yet; discovering SeFa and PCA directions (a few seconds)")
+            b = make_default_bank(G)
         b.check(G)
         lay = parse_layers(layers)
         seg = parse_int_list(segments) if segments else None

@@ -283,5 +283,23 @@ def _device(G) -> torch.device:
         return torch.device("cpu")
 
 
-__all__ = ["sefa", "pca", "linear_boundary", "fit_boundary", "boundary_from_labelled", "scores_to_labels",
+__all__ = ["sefa", "pca", "make_default_bank", "linear_boundary", "fit_boundary", "boundary_from_labelled", "scores_to_labels",
            "sample_latents", "latent_weight"]
+
+
+def make_default_bank(G, k: int = 5, samples: int = 2000, seed: int = 0, save: bool = True):
+    """SeFa (``k``) + PCA (``k``) directions for ``G`` as a bank, saved to the cache when ``save``.
+
+    Used when a generator has no bank yet (no cached, bundled or given one): both methods are
+    closed-form or sampling-only and take seconds, so every generator gets directions on demand.
+    """
+    from .directions import DirectionBank, default_bank_path
+
+    bank = DirectionBank.for_generator(G, sefa(G, k=k, seed=seed) + pca(G, k=k, samples=samples, seed=seed),
+                                       description=f"made on demand: SeFa {k} + PCA {k} ({samples} samples, seed {seed})")
+    if save:
+        p = default_bank_path(G.name)
+        bank.save(p)
+        log.info("no direction bank for %s yet: discovered %d directions (SeFa, PCA) and saved them to %s",
+                 G.name, len(bank), p)
+    return bank
