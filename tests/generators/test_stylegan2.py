@@ -193,6 +193,23 @@ def test_fused_and_unfused_modconv_agree():
     assert (a - b).abs().max() < 1e-5
 
 
+def test_fused_modconv_attribute_selects_the_path():
+    G = tiny(16)
+    ws = G.mapping(zs(2))
+    fused, unfused = G.synthesis(ws, fused_modconv=True), G.synthesis(ws, fused_modconv=False)
+    assert not torch.equal(fused, unfused)  # different op order, so not bit-identical ...
+    G.fused_modconv = True
+    assert G.synthesis.fused_modconv is True and torch.equal(G.synthesis(ws), fused)
+    G.fused_modconv = False
+    assert torch.equal(G.synthesis(ws), unfused)
+    G.fused_modconv = None  # automatic: activation scaling for a batch of codes
+    assert torch.equal(G.synthesis(ws), unfused)
+    with torch.no_grad():  # a single code without gradients: fused
+        assert torch.equal(G.synthesis(ws[:1]), G.synthesis(ws[:1], fused_modconv=True))
+    # gradients flowing to the styles: activation scaling even for one code
+    assert torch.equal(G.synthesis(ws[:1]), G.synthesis(ws[:1], fused_modconv=False))
+
+
 def test_noise_modes_and_determinism():
     G = tiny(16)
     ws = G.mapping(zs(2))
