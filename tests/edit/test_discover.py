@@ -8,7 +8,8 @@ from chunkygan.edit.discover import (boundary_from_labelled, fit_boundary, laten
 
 
 def _genforce_sefa(G, k, layer_names):
-    """SeFa as in the reference code (genforce/sefa): affine weights by name, columns normalised, eig."""
+    """SeFa as in the reference code (genforce/sefa utils.factorize_weight): affine weights by name,
+    ``weight = cat(style.weight.T) / norm(axis=0)``, eigenvectors of ``weight @ weight.T``."""
     sd = G.state_dict()
     weight = torch.cat([sd[f"{n}.affine.weight"].double().T for n in layer_names], dim=1)  # [w_dim, C]
     weight = weight / weight.norm(dim=0, keepdim=True)
@@ -17,12 +18,16 @@ def _genforce_sefa(G, k, layer_names):
     return evecs[:, order].T
 
 
-def _sg2_layer_names(G):
-    names = []
-    for res in G.synthesis.block_resolutions:
+def _sg2_layer_names(G, all_torgb=False):
+    """genforce's choice: layer0..layer{n-2} are the convs, output{last} the final toRGB."""
+    names, res_list = [], G.synthesis.block_resolutions
+    for res in res_list:
         for part in ("conv0", "conv1", "torgb"):
-            if f"synthesis.b{res}.{part}.affine.weight" in G.state_dict():
-                names.append(f"synthesis.b{res}.{part}")
+            if f"synthesis.b{res}.{part}.affine.weight" not in G.state_dict():
+                continue
+            if part == "torgb" and res != res_list[-1] and not all_torgb:
+                continue
+            names.append(f"synthesis.b{res}.{part}")
     return names
 
 
@@ -35,10 +40,12 @@ def test_sefa_matches_reference_formulation_on_stylegan2(sg2):
         assert abs(float(d.vector.double() @ r)) > 0.999
         assert d.vector.norm().item() == pytest.approx(1.0, abs=1e-5)
         assert d.scale > 0
-    # restricted to W+ layers 0-1: only the style layers those rows drive
-    widx = sg2.synthesis.layer_w_indices()
-    sub = [n for n, j in zip(names, widx) if j < 2]
-    ref01 = _genforce_sefa(sg2, 2, sub)
+    # with every toRGB layer
+    ref_all = _genforce_sefa(sg2, 2, _sg2_layer_names(sg2, all_torgb=True))
+    for d, r in zip(sefa(sg2, k=2, all_style_layers=True), ref_all):
+        assert abs(float(d.vector.double() @ r)) > 0.999
+    # restricted to W+ layers 0-1: genforce's layer0 (b4.conv1) and layer1 (b8.conv0)
+    ref01 = _genforce_sefa(sg2, 2, ["synthesis.b4.conv1", "synthesis.b8.conv0"])
     d01 = sefa(sg2, k=2, layers="0-1")
     assert d01[0].layers == (0, 2)
     for d, r in zip(d01, ref01):

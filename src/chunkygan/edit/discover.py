@@ -53,19 +53,26 @@ def _fix_sign(v: torch.Tensor) -> torch.Tensor:
 # SeFa
 
 
-def latent_weight(G, layers=None) -> tuple[torch.Tensor, str]:
+def latent_weight(G, layers=None, all_style_layers: bool = False) -> tuple[torch.Tensor, str]:
     """The matrix ``A`` ``[rows, dim]`` of the weights that first act on the latent, and its space.
 
-    Style-based: the stacked style affines ``s_l = A_l·w_{i(l)} + b_l`` of the style layers whose
-    W+ index lies in ``layers`` (half-open; None = all), read exactly as ``styles(e_j) − styles(0)``.
-    Z-only: the first ``nn.Linear`` / ``nn.Conv*`` / ``nn.ConvTranspose*`` with ``z_dim`` inputs.
+    Style-based: the stacked style affines ``s_l = A_l·w_{i(l)} + b_l``, read exactly as
+    ``styles(e_j) − styles(0)``, for the W+ indices in ``layers`` (half-open; None = all). As in the
+    reference SeFa (genforce ``factorize_weight``), each W+ index contributes one style layer: the
+    last one in S order that it drives (every conv layer, and the final toRGB); ``all_style_layers``
+    also takes the intermediate toRGB layers. Z-only: the first ``nn.Linear`` / ``nn.Conv*`` /
+    ``nn.ConvTranspose*`` with ``z_dim`` inputs (as SeFa does for PGGAN's first layer).
     """
     dev = _device(G)
     if "w" in G.spaces:
         w_dim, num_ws = G.w_dim, G.num_ws
         widx = style_w_indices(G)
         a, b = (0, num_ws) if layers is None else parse_layers(layers)
-        chosen = [i for i, j in enumerate(widx) if a <= j < b]
+        if all_style_layers:
+            chosen = [i for i, j in enumerate(widx) if a <= j < b]
+        else:
+            last = {j: i for i, j in enumerate(widx)}  # W+ index -> its last style layer in S order
+            chosen = sorted(i for j, i in last.items() if a <= j < b)
         if not chosen:
             raise ValueError(f"no style layer is driven by W+ layers {a}-{b - 1}")
         with torch.no_grad():
@@ -86,13 +93,14 @@ def latent_weight(G, layers=None) -> tuple[torch.Tensor, str]:
     raise ValueError(f"generator {G.name!r}: found no layer that takes the {G.z_dim}-dim latent; SeFa needs one")
 
 
-def sefa(G, k: int = 5, layers=None, samples: int = 2000, seed: int = 0, prefix: str = "sefa") -> list[Direction]:
+def sefa(G, k: int = 5, layers=None, samples: int = 2000, seed: int = 0, prefix: str = "sefa",
+         all_style_layers: bool = False) -> list[Direction]:
     """SeFa: the ``k`` eigenvectors of ``AᵀA`` with the largest eigenvalues (rows of A unit-normalised).
 
     Returns W directions (acting on ``layers`` of W+) for style-based generators, Z directions
     otherwise. ``scale`` is the standard deviation of ``samples`` sampled latents along each.
     """
-    A, space = latent_weight(G, layers)
+    A, space = latent_weight(G, layers, all_style_layers)
     A = A / A.norm(dim=1, keepdim=True).clamp_min(1e-12)
     evals, evecs = torch.linalg.eigh(A.T @ A)  # ascending
     order = torch.argsort(evals, descending=True)[:k]
