@@ -110,6 +110,8 @@ def test_fit_in_mask_projects_a_region(sg2):
     mask[..., 4:12, 4:12] = 1
     res = fit_in_mask(sg2, "w+", sp.mean(sg2), target, mask, steps=30, lr=0.05)
     assert res.losses[-1] < 0.5 * res.losses[0]
+    named = fit_in_mask(sg2, "w+", sp.mean(sg2), target, mask, steps=3, loss="lpips-alex")
+    assert named.losses[-1] < named.losses[0]
     with pytest.raises(ValueError, match="empty"):
         fit_in_mask(sg2, "w+", sp.mean(sg2), target, torch.zeros(1, 1, 16, 16))
     with pytest.raises(ValueError, match="generator resolution"):

@@ -24,6 +24,26 @@ def masked_l2(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> t
     return ((pred - target) ** 2 * mask).sum() / (mask.sum() * pred.shape[1]).clamp_min(1e-8)
 
 
+def named_loss(name: str, device=None, resolution: int = 256) -> LossFn:
+    """A registered loss (``chunkygan.losses.LOSSES``, e.g. ``"lpips-alex"``) as ``(pred, target, mask)``.
+
+    Smaller images are upsampled to ``resolution`` first (bilinear, masks too), as the projector does,
+    so LPIPS sees enough pixels.
+    """
+    import torch.nn.functional as F
+
+    from ..project.projector import build_loss
+
+    module = build_loss(name, working_resolution=resolution).to(device)
+
+    def up(x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-1] >= resolution:
+            return x
+        return F.interpolate(x, size=(resolution, resolution), mode="bilinear", align_corners=False)
+
+    return lambda pred, target, mask: module(up(pred), up(target), up(mask)).mean()
+
+
 @dataclass
 class FitResult:
     code: torch.Tensor  # [1, ...] the fitted code
@@ -32,13 +52,13 @@ class FitResult:
 
 
 def fit_in_mask(G, space: str, init: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, steps: int = 100,
-                lr: float = 0.05, loss: LossFn | None = None, prior_weight: float = 0.0,
+                lr: float = 0.05, loss: LossFn | str | None = None, prior_weight: float = 0.0,
                 callback: Callable[[int, float], None] | None = None) -> FitResult:
     """Optimise one code ``[1, ...]`` (Adam) so that ``G(code)`` matches ``target`` inside ``mask``.
 
     target ``[1,3,R,R]`` and mask ``[1,1,R,R]`` at the generator resolution ``R``; ``loss(pred,
-    target, mask)`` defaults to :func:`masked_l2` (pass e.g. a masked LPIPS from
-    ``chunkygan.losses``); ``prior_weight`` adds the space's own regulariser.
+    target, mask)`` defaults to :func:`masked_l2`; a name such as ``"lpips-alex"`` takes that loss
+    from ``chunkygan.losses``; ``prior_weight`` adds the space's own regulariser.
     ``callback(step, loss)`` is called after each step.
     """
     sp = get_space(space)
@@ -48,8 +68,10 @@ def fit_in_mask(G, space: str, init: torch.Tensor, target: torch.Tensor, mask: t
                          f"{tuple(target.shape)} and {tuple(mask.shape)}")
     if float(mask.sum()) == 0:
         raise ValueError("the mask is empty: mark the region to fit")
-    loss = loss or masked_l2
     dev = _device(G)
+    if isinstance(loss, str):
+        loss = named_loss(loss, dev)
+    loss = loss or masked_l2
     target, mask = target.to(dev), mask.to(dev)
     x = init.detach().clone().to(dev).requires_grad_(True)
     opt = torch.optim.Adam([x], lr=lr)
@@ -81,7 +103,7 @@ class HoleFill:
 
 
 def fill_hole(G, space: str, x1: torch.Tensor, composite: torch.Tensor, correction_mask: torch.Tensor,
-              steps: int = 100, lr: float = 0.03, loss: LossFn | None = None, fill_mask: torch.Tensor | None = None,
+              steps: int = 100, lr: float = 0.03, loss: LossFn | str | None = None, fill_mask: torch.Tensor | None = None,
               callback: Callable[[int, float], None] | None = None) -> HoleFill:
     """Fig. 10 hole filling: refine ``x1`` -> ``X₂`` to match ``composite`` inside ``correction_mask`` S₂.
 
@@ -103,4 +125,4 @@ def _device(G) -> torch.device:
         return torch.device("cpu")
 
 
-__all__ = ["fit_in_mask", "fill_hole", "masked_l2", "FitResult", "HoleFill"]
+__all__ = ["fit_in_mask", "fill_hole", "masked_l2", "named_loss", "FitResult", "HoleFill"]
