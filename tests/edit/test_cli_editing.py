@@ -125,3 +125,23 @@ def test_a_generator_without_bank_gets_one_on_demand(setup):
     r = run(["directions", "list", "--generator", str(st)])
     names = [line.split("\t")[0] for line in r.output.strip().splitlines()]
     assert names == [f"sefa_{i}" for i in range(5)] + [f"pca_{i}" for i in range(5)]
+
+
+def test_edit_a_projection_of_the_embedded_generator_with_the_bundled_bank(tmp_path, monkeypatch):
+    monkeypatch.setenv("CHUNKYGAN_CACHE", str(tmp_path / "cache"))
+    from chunkygan.generators import load_generator
+
+    G = load_generator("dcgan-faces-64")
+    z = torch.randn(2, 100, generator=torch.Generator().manual_seed(3))
+    masks = torch.zeros(2, 1, 64, 64)
+    masks[0, :, :32] = 1
+    masks[1] = 1 - masks[0]
+    proj = Projection(codes=z, space="z", masks=masks, generator="dcgan-faces-64")
+    proj.save(tmp_path / "p" / "projection.safetensors")
+    r = run(["edit", str(tmp_path / "p"), "--direction", "smile=2", "--direction", "yaw=-1", "--segments", "1",
+             "-o", str(tmp_path / "o")])
+    assert r.exit_code == 0, r.output
+    out = load_image(tmp_path / "o" / "edited.png")
+    before = proj.composite(G).clamp(-1, 1)
+    assert (out[..., :32, :] - before[..., :32, :]).abs().max() <= 1 / 127.5 + 1e-6  # segment 0 untouched
+    assert (out[..., 32:, :] - before[..., 32:, :]).abs().mean() > 0.02  # segment 1 edited
