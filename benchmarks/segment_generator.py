@@ -8,9 +8,12 @@
    fully automatic mode (masks from G^S(X^S), X^S optimised jointly; K = the head's classes).
    Prints LPIPS (alex, 256 px) of each and the seconds per step relative to global / k-means, and writes
    the Fig. 3 progression strips (iterations 1, 5, 9, 15, 23, 37 and the last).
+3. ``speed``: process CPU seconds per step of the joint G^S mode against the same K masks kept fixed
+   (the fixed-mask mode) and global projection.
 
     python benchmarks/segment_generator.py iou --out /tmp/gs_bench
     python benchmarks/segment_generator.py project --steps 200 --out /tmp/gs_bench
+    python benchmarks/segment_generator.py speed --steps 12 --photos astronaut   # CPU s/step: auto vs fixed vs global
 
 Needs the face extra (MediaPipe) and the demo photos (scikit-image, matplotlib).
 """
@@ -92,13 +95,53 @@ def project_bench(args) -> dict:
     return results
 
 
+def speed_bench(args) -> dict:
+    """Process CPU seconds per step (steady on a shared machine; run with --threads 1): the joint G^S mode vs
+    the same K masks kept fixed (the fixed-mask mode) vs global projection, on one photo."""
+    from chunkygan.generators import load_generator
+    from chunkygan.project.demo import DEMO_LOSS_RESOLUTION, DEMO_PHOTOS
+    from chunkygan.project.projector import ProjectionConfig, Projector
+    from chunkygan.segments.gs import auto_mask_source, auto_projector
+    from chunkygan.segments.sources import FixedMasks
+
+    G = load_generator(args.generator)
+    target = DEMO_PHOTOS[args.photos[0]].load()
+    src = auto_mask_source(G, args.head)
+    space, K = src.segment_generator.space, src.num_segments
+    common = dict(seed=args.seed, loss_resolution=DEMO_LOSS_RESOLUTION, steps=args.steps)
+    with torch.no_grad():
+        fixed = FixedMasks(src(G.resolution).detach())
+    makers = {
+        "global": lambda: Projector(G, target, ProjectionConfig(method=space, **common)),
+        "fixed": lambda: Projector(G, target, ProjectionConfig(method=f"chunky-{space}", segments=K, **common),
+                                   masks=fixed),
+        "auto": lambda: auto_projector(G, target, ProjectionConfig(method=f"chunky-{space}", segments=K, **common),
+                                       source=auto_mask_source(G, args.head)),
+    }
+    out = {}
+    for label, make in makers.items():
+        p = make()
+        for _ in range(2):  # warm-up
+            p.step()
+        t0 = time.process_time()
+        n = args.steps - 2
+        for _ in range(n):
+            p.step()
+        out[label] = round((time.process_time() - t0) / n, 4)
+    out["auto_vs_fixed"] = round(out["auto"] / out["fixed"], 3)
+    out["auto_vs_global"] = round(out["auto"] / out["global"], 3)
+    out["segments"] = K
+    print(json.dumps(out), flush=True)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=["iou", "project"])
+    ap.add_argument("what", choices=["iou", "project", "speed"])
     ap.add_argument("--generator", default="dcgan-faces-64")
     ap.add_argument("--train", type=int, default=30)
     ap.add_argument("--test", type=int, default=100)
-    ap.add_argument("--head-steps", type=int, default=400)
+    ap.add_argument("--head-steps", type=int, default=150)
     ap.add_argument("--heads", nargs="*", default=None, help="subset of mlp, mlp-ensemble-5, conv")
     ap.add_argument("--head", default=None, help="head file (default: the cached default head, trained if missing)")
     ap.add_argument("--photos", nargs="*", default=["astronaut", "grace_hopper"])
@@ -111,7 +154,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     if args.out:
         Path(args.out).mkdir(parents=True, exist_ok=True)
-    res = iou_bench(args) if args.what == "iou" else project_bench(args)
+    res = {"iou": iou_bench, "project": project_bench, "speed": speed_bench}[args.what](args)
     if args.out:
         (Path(args.out) / f"{args.what}.json").write_text(json.dumps(res, indent=1))
 

@@ -55,7 +55,7 @@ class _Bars:
 @click.option("--kind", type=click.Choice(["mlp", "conv"]), default="mlp", show_default=True,
               help="Per-pixel MLP (DatasetGAN) or light conv head.")
 @click.option("--members", type=int, default=1, show_default=True, help="Ensemble size.")
-@click.option("--steps", type=int, default=400, show_default=True)
+@click.option("--steps", type=int, default=150, show_default=True)
 @click.option("--resolution", type=int, default=None, help="Working resolution (default: min(R, 256)).")
 @click.option("--layers", default="all", show_default=True,
               help="Feature blocks: all, fine:N (the N finest) or indices like 2-5.")

@@ -163,7 +163,7 @@ def features_of(G, latents: torch.Tensor, space: str, layers: Sequence[int], bat
 
 
 def fit_head(feats: list[torch.Tensor], labels: torch.Tensor, *, kind: str = "mlp", members: int = 1,
-             hidden: int = 64, hidden2: int = 32, steps: int = 400, lr: float = 3e-3, batch: int = 8,
+             hidden: int = 64, hidden2: int = 32, steps: int = 150, lr: float = 3e-3, batch: int = 8,
              class_balance: float = 0.5, seed: int = 0, progress: Progress | None = None) -> SegmentHead:
     """Train a head on features ``[[N,C_l,r_l,r_l]]`` and soft labels ``[N,K,r,r]``.
 
