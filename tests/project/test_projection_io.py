@@ -4,7 +4,7 @@ import json
 import pytest
 import torch
 
-from chunkygan.project.blend import blend
+from chunkygan.composite.blend import compose as blend
 from chunkygan.project.io import FORMAT, Projection, ProjectionFileError
 
 

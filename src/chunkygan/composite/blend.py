@@ -31,14 +31,27 @@ def static_composite(base: torch.Tensor, static_mask: torch.Tensor, images: torc
     """Eq. 3: ``O = S^X·I + (1 − S^X)·Σ_k G(X_k)·S_k``.
 
     base ``I`` ``[1,3,H,W]``, static_mask ``S^X`` ``[1,1,H,W]`` (1 = keep the base image),
-    images ``[K,3,H,W]``, masks ``[K,1,H,W]`` -> ``[1,3,H,W]``.
+    images ``[K,3,H,W]``, masks ``[K,1,H,W]`` -> ``[1,3,H,W]``. Where ``S^X = 1`` the result is a
+    bit-exact copy of ``base`` (``torch.where``, no ``1·I + 0·O`` rounding).
     """
     if base.shape[0] != 1 or static_mask.shape[0] != 1 or static_mask.shape[1] != 1:
         raise ValueError(f"base must be [1,3,H,W] and static_mask [1,1,H,W], got {tuple(base.shape)} "
                          f"and {tuple(static_mask.shape)}")
     if base.shape[-2:] != images.shape[-2:] or static_mask.shape[-2:] != images.shape[-2:]:
         raise ValueError("base image, static mask and segment images must have the same size")
-    return static_mask * base + (1 - static_mask) * blend(images, masks)
+    out = blend(images, masks)
+    sx, base = static_mask.to(out), base.to(out)
+    return torch.where(sx >= 1, base, sx * base + (1 - sx) * out)
+
+
+def compose(images: torch.Tensor, masks: torch.Tensor, static_mask: torch.Tensor | None = None,
+            target: torch.Tensor | None = None) -> torch.Tensor:
+    """The ChunkyGAN composite: Eq. 1, or Eq. 3 when a static mask ``[1,1,H,W]`` and the target are given."""
+    if static_mask is None:
+        return blend(images, masks)
+    if target is None:
+        raise ValueError("a static mask (Eq. 3) needs the target image")
+    return static_composite(target, static_mask, images, masks)
 
 
 def alpha_over(fg: torch.Tensor, bg: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:

@@ -75,7 +75,7 @@ def edited_composite(G, original, edited, base_renders: torch.Tensor | None = No
     pixels outside the edited segments' masks equal ``original.composite`` bit for bit (a fresh
     batched render may differ from another batch in the last float bit).
     """
-    from ..project.blend import blend
+    from ..composite.blend import compose as blend
 
     r = original.renders(G) if base_renders is None else base_renders
     changed = [k for k in range(edited.codes.shape[0]) if not torch.equal(edited.codes[k], original.codes[k])]

@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 from ..fileio import atomic_path
-from .blend import blend
+from ..composite.blend import compose as blend
 
 FORMAT = "chunkygan.projection/1"
 

@@ -34,7 +34,7 @@ from ..imageio import fit_square
 from ..latents import dispersion, get_space
 from ..segments.masks import SegmentMasks
 from ..segments.sources import FixedMasks, GeneratorMasks, LogitMasks, MaskSource, make_mask_source
-from .blend import blend
+from ..composite.blend import compose as blend
 from .io import Projection
 from .schedule import SCHEDULES, lr_factor
 
