@@ -122,7 +122,7 @@ class Distiller:
         self.step_count += 1
         dt = time.perf_counter() - t0
         self.wall += dt
-        row = {"step": self.step_count, **{k: float(v) for k, v in out.items()}, "seconds": dt}
+        row = {"step": self.step_count, **{k: float(v.detach()) for k, v in out.items()}, "seconds": dt}
         self.history.append(row)
         return row
 
