@@ -34,6 +34,8 @@ from torch import nn
 from ._ops import (bias_act, check_activation, make_fir_filter, modulated_conv2d, normalize_2nd_moment,
                    upsample2d)
 
+__all__ = ["StyleGAN2Generator", "MappingNetwork", "SynthesisNetwork", "NOISE_MODES", "ARCHITECTURES"]
+
 NOISE_MODES = ("const", "random", "none")
 ARCHITECTURES = ("orig", "skip", "resnet")
 
