@@ -10,6 +10,8 @@
    the Fig. 3 progression strips (iterations 1, 5, 9, 15, 23, 37 and the last).
 3. ``speed``: process CPU seconds per step of the joint G^S mode against the same K masks kept fixed
    (the fixed-mask mode) and global projection.
+4. ``edit``: a global edit (default ``yaw``) of an automatic projection with X^S moved along the same
+   direction: sideways shift of the eyes/nose/mouth segments, and a strip.
 
     python benchmarks/segment_generator.py iou --out /tmp/gs_bench
     python benchmarks/segment_generator.py project --steps 200 --out /tmp/gs_bench
@@ -76,7 +78,7 @@ def project_bench(args) -> dict:
             elif label == "kmeans":
                 p = Projector(G, target, ProjectionConfig(method=f"chunky-{space}", segments=4, **common))
             else:
-                src = auto_mask_source(G, args.head)
+                src = auto_mask_source(G, args.head, temperature=args.temperature)
                 p = auto_projector(G, target, ProjectionConfig(method=f"chunky-{space}", segments=src.num_segments,
                                                                mask_lr=args.mask_lr, **common), source=src)
             proj, frames = run_with_progression(p)
@@ -135,9 +137,57 @@ def speed_bench(args) -> dict:
     return out
 
 
+def edit_bench(args) -> dict:
+    """Fully automatic projection of one photo, then a global ``yaw`` edit (bundled direction bank) with the
+    masks kept and with X^S moved along the same direction (Sec. 4.2). Reports how far the face-part
+    segments' centroids move sideways (pixels) and writes a strip: composites and segment maps per strength."""
+    from chunkygan.edit.apply import edited_composite
+    from chunkygan.edit.directions import Edit, load_bank_for
+    from chunkygan.generators import load_generator
+    from chunkygan.imageio import save_image
+    from chunkygan.project.demo import DEMO_LOSS_RESOLUTION, DEMO_PHOTOS
+    from chunkygan.project.projector import ProjectionConfig
+    from chunkygan.segments.gs import auto_mask_source, auto_projector, edit_with_segments, progression_strip
+
+    G = load_generator(args.generator)
+    target = DEMO_PHOTOS[args.photos[0]].load()
+    src = auto_mask_source(G, args.head)
+    space = src.segment_generator.space
+    p = auto_projector(G, target, ProjectionConfig(method=f"chunky-{space}", segments=src.num_segments, steps=args.steps,
+                                                   seed=args.seed, loss_resolution=DEMO_LOSS_RESOLUTION), source=src)
+    proj = p.run()
+    d = load_bank_for(getattr(G, "name", args.generator)).get(args.direction)
+    names = list(src.segment_generator.names)
+    face = [names.index(n) for n in ("eyes", "nose", "mouth") if n in names]
+    xs = torch.arange(G.resolution, dtype=torch.float32).view(1, 1, -1)
+
+    def centroid_x(masks):
+        m = masks[face, 0].float().cpu()
+        return float((m * xs).sum() / m.sum())
+
+    frames, out = [], {"direction": args.direction, "strengths": args.strengths, "kept_masks_shift": [],
+                       "moved_masks_shift": []}
+    base = centroid_x(proj.masks)
+    for a in args.strengths:
+        kept = edit_with_segments(G, proj, [Edit(d, 0.0)], src)  # X^S unchanged ...
+        from dataclasses import replace
+
+        kept = replace(kept, codes=edit_with_segments(G, proj, [Edit(d, a)], src).codes)  # ... codes edited
+        moved = edit_with_segments(G, proj, [Edit(d, a)], src)
+        out["kept_masks_shift"].append(round(centroid_x(kept.masks) - base, 2))
+        out["moved_masks_shift"].append(round(centroid_x(moved.masks) - base, 2))
+        frames.append((a, edited_composite(G, proj, moved).cpu(), moved.masks.cpu()))
+    print(json.dumps(out), flush=True)
+    if args.out:
+        save_image(progression_strip(frames), Path(args.out) / f"{args.photos[0]}-{args.direction}-edit.png")
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=["iou", "project", "speed"])
+    ap.add_argument("what", choices=["iou", "project", "speed", "edit"])
+    ap.add_argument("--direction", default="yaw")
+    ap.add_argument("--strengths", type=float, nargs="*", default=[-2.0, -1.0, 0.0, 1.0, 2.0])
     ap.add_argument("--generator", default="dcgan-faces-64")
     ap.add_argument("--train", type=int, default=30)
     ap.add_argument("--test", type=int, default=100)
@@ -147,6 +197,7 @@ def main() -> None:
     ap.add_argument("--photos", nargs="*", default=["astronaut", "grace_hopper"])
     ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--mask-lr", type=float, default=0.1)
+    ap.add_argument("--temperature", type=float, default=1.0, help="softmax temperature of the G^S masks")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default=None)
@@ -154,7 +205,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     if args.out:
         Path(args.out).mkdir(parents=True, exist_ok=True)
-    res = {"iou": iou_bench, "project": project_bench, "speed": speed_bench}[args.what](args)
+    res = {"iou": iou_bench, "project": project_bench, "speed": speed_bench, "edit": edit_bench}[args.what](args)
     if args.out:
         (Path(args.out) / f"{args.what}.json").write_text(json.dumps(res, indent=1))
 
