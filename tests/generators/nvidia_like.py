@@ -93,7 +93,7 @@ def _module_state(class_name: str) -> dict:
 
 
 def persistent_network(state_dict: dict, init_kwargs: dict, root: str = "Generator", module_src: str = "",
-                       none_params: tuple[str, ...] = ()) -> Persistent:
+                       none_params: tuple[str, ...] = (), conv_clamp=None) -> Persistent:
     """A persistent-object tree whose ``state_dict()`` would be ``state_dict`` (official key names).
 
     Every module gets the attributes official ones carry (numpy float64 gains, ints, strings);
@@ -127,7 +127,7 @@ def persistent_network(state_dict: dict, init_kwargs: dict, root: str = "Generat
                       weight_gain=lr / np.sqrt(w.shape[1]), bias_gain=lr)
         elif w is not None:
             st.update(in_channels=w.shape[1], out_channels=w.shape[0], act_gain=np.sqrt(2),
-                      weight_gain=1 / np.sqrt(np.prod(w.shape[1:])), conv_clamp=None, activation="lrelu")
+                      weight_gain=1 / np.sqrt(np.prod(w.shape[1:])), conv_clamp=conv_clamp, activation="lrelu")
     objs: dict[str, Persistent] = {}
     for path in sorted(nodes, key=lambda p: -p.count(".") if p else 1):  # children before parents
         objs[path] = Persistent(_class_for(path, root), nodes[path], module_src)
@@ -144,7 +144,7 @@ def _easy(x):
 
 
 def nvidia_network_pickle(G_sd: dict, init_kwargs: dict, module_src: str = "", protocol: int = 3,
-                          extra: dict | None = None, numpy1: bool = False) -> bytes:
+                          extra: dict | None = None, numpy1: bool = False, conv_clamp=None) -> bytes:
     """Bytes of a snapshot ``{training_set_kwargs, G, D, G_ema, augment_pipe}`` like ``network-snapshot-*.pkl``.
 
     ``numpy1=True`` rewrites numpy 2's ``numpy._core.multiarray`` globals to numpy 1's ``numpy.core.multiarray``
@@ -164,7 +164,7 @@ def nvidia_network_pickle(G_sd: dict, init_kwargs: dict, module_src: str = "", p
             "D": persistent_network(d_sd, {"c_dim": 0, "img_resolution": 8, "img_channels": 3,
                                            "block_kwargs": {"freeze_layers": 0}}, "Discriminator", module_src,
                                     none_params=("b8.skip.bias",)),
-            "G_ema": persistent_network(G_sd, init_kwargs, "Generator", module_src),
+            "G_ema": persistent_network(G_sd, init_kwargs, "Generator", module_src, conv_clamp=conv_clamp),
             "augment_pipe": persistent_network({"p": torch.zeros([]), "Hz_geom": torch.randn(12, generator=gen)},
                                                {"xflip": 1, "rotate90": 1, "xint": 1, "scale": 1},
                                                "AugmentPipe", module_src),

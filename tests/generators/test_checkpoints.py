@@ -109,6 +109,17 @@ def test_stylegan3_repo_flat_kwargs_are_nested(tmp_path):
     assert torch.equal(render(G), render(G2))
 
 
+def test_conv_clamp_comes_from_the_pickled_layers_when_kwargs_omit_it(tmp_path):
+    """stylegan3's networks_stylegan2 defaults conv_clamp to 256, stylegan2-ada-pytorch to None: read the stored value."""
+    G = tiny_g()
+    flat = {k: v for k, v in KW.items() if k != "synthesis_kwargs"}
+    flat.update({k: v for k, v in KW["synthesis_kwargs"].items() if k != "conv_clamp"})
+    for stored in (256, None):
+        raw = nvidia_network_pickle(G.state_dict(), flat, conv_clamp=stored)
+        G2 = load_checkpoint(write(tmp_path / f"clamp{stored}.pkl", raw))
+        assert G2.init_kwargs["synthesis_kwargs"]["conv_clamp"] == stored
+
+
 def test_other_networks_are_inert(tmp_path):
     G = tiny_g()
     data = read_nvidia_pickle(write(tmp_path / "net.pkl", nvidia_network_pickle(G.state_dict(), KW)))

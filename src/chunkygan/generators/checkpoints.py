@@ -292,6 +292,12 @@ def _read_nvidia(path: Path) -> ImportedCheckpoint:
         raise CheckpointError(f"{path}: G_ema is {what}; only StyleGAN2 generators (networks_stylegan2 / "
                               "stylegan2-ada-pytorch training/networks.py) are supported")
     kwargs = _official_kwargs(_plain(G.init_kwargs, "G_ema init_kwargs"))
+    if "conv_clamp" not in kwargs["synthesis_kwargs"]:
+        # The default differs between repositories (stylegan2-ada-pytorch: None, stylegan3: 256), so read the
+        # value the pickled layer actually stored instead of trusting either default.
+        clamp = _stored_conv_clamp(G)
+        if clamp is not _MISSING:
+            kwargs["synthesis_kwargs"]["conv_clamp"] = clamp
     meta = _source_meta(path, "nvidia-pkl", NVIDIA_LICENCE)
     meta["init_kwargs_official"] = _plain(G.init_kwargs, "G_ema init_kwargs")
     return ImportedCheckpoint("stylegan2", kwargs, {k: v.float() for k, v in sd.items()}, meta, path.stem)
@@ -385,6 +391,21 @@ def _read_native(path: Path) -> ImportedCheckpoint:
 # --- helpers --------------------------------------------------------------------------------------------
 
 _TOP_KEYS = ("z_dim", "c_dim", "w_dim", "img_resolution", "img_channels", "mapping_kwargs", "synthesis_kwargs")
+
+
+_MISSING = object()
+
+
+def _stored_conv_clamp(G: PersistentObject):
+    """``conv_clamp`` as stored in the pickled ``synthesis.b4.conv1`` layer's attributes (inert data)."""
+    node = G
+    for name in ("synthesis", "b4", "conv1"):
+        mods = node.state.get("_modules", {}) if isinstance(node, PersistentObject) else {}
+        node = mods.get(name)
+        if node is None:
+            return _MISSING
+    value = node.state.get("conv_clamp", _MISSING) if isinstance(node, PersistentObject) else _MISSING
+    return value if value is None or isinstance(value, (int, float)) or value is _MISSING else _MISSING
 
 
 def _official_kwargs(kwargs: dict) -> dict:
