@@ -197,7 +197,7 @@ def main() -> None:
     ap.add_argument("--photos", nargs="*", default=["astronaut", "grace_hopper"])
     ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--mask-lr", type=float, default=0.1)
-    ap.add_argument("--temperature", type=float, default=1.0, help="softmax temperature of the G^S masks")
+    ap.add_argument("--temperature", type=float, default=2.0, help="softmax temperature of the G^S masks")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default=None)
