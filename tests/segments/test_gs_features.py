@@ -51,3 +51,18 @@ def test_factorised_head_equals_mlp_on_stacked_features():
     h = F.relu(head.second(h))
     ref = head.third(h).view(2, 2, 4, 16, 16).mean(1)
     torch.testing.assert_close(head(feats), ref, rtol=1e-4, atol=1e-5)
+
+
+def test_factorised_head_below_output_resolution():
+    """Working resolution 8 on a 16 px generator: finer blocks are area-averaged, still equal to the stacked MLP."""
+    G = tiny_sg2()
+    ws = G.mapping(torch.randn(1, 16, generator=torch.Generator().manual_seed(3)))
+    feats = block_features(G, ws, "w+")
+    torch.manual_seed(1)
+    head = SegmentHead([f.shape[1] for f in feats], 3, 8, hidden=8, hidden2=4)
+    stack = stack_features(feats, 8)
+    assert stack.shape[-1] == 8
+    mean = torch.cat([getattr(head, f"mean{i}") for i in range(3)]).view(1, -1, 1, 1)
+    w1 = torch.cat([c.weight for c in head.first], dim=1)
+    ref = head.third(F.relu(head.second(F.relu(F.conv2d(stack - mean, w1, head.bias)))))
+    torch.testing.assert_close(head(feats), ref, rtol=1e-4, atol=1e-5)

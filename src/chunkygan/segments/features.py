@@ -101,12 +101,14 @@ def block_features(G, latent: torch.Tensor, space: str, layers: Sequence[int] | 
 
 
 def stack_features(feats: Sequence[torch.Tensor], resolution: int) -> torch.Tensor:
-    """DatasetGAN stack: every block upsampled (bilinear) to ``resolution`` and concatenated: ``[B, ΣC, r, r]``.
+    """DatasetGAN stack: every block upsampled (bilinear; area-averaged if finer) to ``resolution`` and
+    concatenated: ``[B, ΣC, r, r]``.
 
     Memory: ``B · ΣC · r² · 4`` bytes (e.g. 960 channels at 64 px: 15.7 MB per image); prefer the
     factorised head for large generators.
     """
     return torch.cat([f if f.shape[-1] == resolution else
+                      F.interpolate(f, size=(resolution, resolution), mode="area") if f.shape[-1] > resolution else
                       F.interpolate(f, size=(resolution, resolution), mode="bilinear", align_corners=False)
                       for f in feats], dim=1)
 

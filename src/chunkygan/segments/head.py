@@ -96,6 +96,8 @@ class SegmentHead(nn.Module):
         for i, (f, conv) in enumerate(zip(feats, self.first)):
             if f.shape[1] != conv.in_channels:
                 raise ValueError(f"feature block {i} has {f.shape[1]} channels, the head expects {conv.in_channels}")
+            if f.shape[-1] > r:  # blocks finer than the working resolution: area-average first (cheaper, no aliasing)
+                f = F.interpolate(f, size=(r, r), mode="area")
             y = conv((f - getattr(self, f"mean{i}").view(1, -1, 1, 1)) / getattr(self, f"std{i}").view(1, -1, 1, 1))
             if y.shape[-1] != r:
                 y = F.interpolate(y, size=(r, r), mode="bilinear", align_corners=False)
