@@ -42,3 +42,35 @@ def test_sample_paint_train_refuse(tmp_path):
     r = CliRunner().invoke(main, ["segments", "train", "--generator", str(gen), "--labels", str(tmp_path / "s"),
                                   "--steps", "5", "-o", str(tmp_path / "head2")])
     assert r.exit_code != 0 and "class indices" in r.output
+
+
+def test_project_auto_uses_the_segment_head(tmp_path):
+    """`chunkygan project --auto --segment-head`: K from the head, X^S saved, Fig. 3 strip, resume, refusal."""
+    from chunkygan.imageio import save_image
+    from chunkygan.project.io import Projection
+    from chunkygan.segments.head import save_head
+    from chunkygan.segments.train import auto_label, train_segment_head
+
+    from gs_tiny import colour_labeller
+
+    G = tiny_sg2()
+    gen, _ = save_generator(G, tmp_path / "tiny")
+    other, _ = save_generator(tiny_sg2(seed=4), tmp_path / "other")
+    ts = auto_label(G, 6, 0, 16, labeller=colour_labeller, names=("r", "g", "b"))
+    head, meta = train_segment_head(G, training_set=ts, steps=20, min_share=0.0, hidden=8, hidden2=8)
+    save_head(head, tmp_path / "head", meta)
+    with torch.no_grad():
+        save_image(G(torch.randn(1, 16, generator=torch.Generator().manual_seed(1))), tmp_path / "t.png")
+    args = [str(tmp_path / "t.png"), "-o", str(tmp_path / "out"), "--generator", str(gen), "--auto", "--segment-head",
+            str(tmp_path / "head.safetensors"), "--loss", "l2", "--snapshots", "0"]
+    r = CliRunner().invoke(main, ["project", *args, "--steps", "6"])
+    assert r.exit_code == 0, r.output
+    proj = Projection.load(tmp_path / "out" / "projection.safetensors")
+    assert proj.num_segments == 3 and proj.mask_source == "generator" and "latent" in proj.mask_params
+    assert (tmp_path / "out" / "progression_segments.png").exists()
+    r = CliRunner().invoke(main, ["project", *args, "--steps", "8", "--resume"])
+    assert r.exit_code == 0 and "resuming" in r.output, r.output
+    assert Projection.load(tmp_path / "out" / "projection.safetensors").step == 8
+    r = CliRunner().invoke(main, ["project", str(tmp_path / "t.png"), "-o", str(tmp_path / "o2"), "--generator",
+                                  str(other), "--auto", "--segment-head", str(tmp_path / "head.safetensors")])
+    assert r.exit_code != 0 and "segments train" in r.output

@@ -40,17 +40,23 @@ CHECKPOINT = "checkpoint.safetensors"
 @click.option("--checkpoint-every", type=int, default=50, show_default=True, help="Save a checkpoint every N steps (0: never).")
 @click.option("--snapshots", type=int, default=8, show_default=True, help="Frames in progression.png (0: none).")
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--auto", "auto", is_flag=True,
+              help="Fully automatic: masks from the segment generator G^S(X^S), X^S optimised jointly (K = its "
+                   "classes); trains the generator's default head on first use (face extra).")
+@click.option("--segment-head", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Segment head for --auto (from `chunkygan segments train`; default: the cached one).")
 @device_option
 def command(image, output, generator, space, segments, masks_path, refine_masks, feather, static_mask, steps,
             lambda_reg, l2_weight, loss, lr, mask_resolution, init, resume, checkpoint_every, snapshots, seed,
-            device) -> None:
+            auto, segment_head, device) -> None:
     """Project IMAGE into a generator with K latent codes blended by soft masks (ChunkyGAN, Eq. 1-3).
 
     Writes OUT/projection.safetensors, reconstruction.png, segments.png, segment_XX.png, comparison.png,
-    progression.png and metrics.json. Any image size or mode is accepted; it is centre-cropped to a
+    progression.png and metrics.json; with --auto also progression_segments.png (Fig. 3: composites over
+    colour-coded segment maps at iterations 1, 5, 9, 15, 23, 37 and the last). Any image size or mode is accepted; it is centre-cropped to a
     square and resized to the generator resolution (align faces first with `chunkygan align`).
     """
-    import torch  # noqa: F401  (heavy imports only when the command runs)
+    import torch  # (heavy imports only when the command runs)
 
     from ..generators import default_generator_name, load_generator
     from ..imageio import ImageInputError, load_image
@@ -65,10 +71,27 @@ def command(image, output, generator, space, segments, masks_path, refine_masks,
     R = G.resolution
     out = Path(output)
     ck_path = out / CHECKPOINT
+    source = None
+    if auto or segment_head:
+        if masks_path:
+            raise click.ClickException("--auto makes its own masks; drop --masks (or drop --auto)")
+        from ..segments.gs import auto_mask_source
+        from ..segments.head import HeadMismatchError
+
+        from .segments import _Bars
+
+        bars = _Bars()  # progress of labelling + training when the default head is made on first use
+        try:
+            source = auto_mask_source(G, segment_head, progress=bars)
+        except (HeadMismatchError, FileNotFoundError, ImportError, RuntimeError) as e:
+            raise click.ClickException(str(e)) from None
+        finally:
+            bars.close()
+        segments = source.num_segments
     try:
         if resume and ck_path.is_file():
             ck = Projection.load(ck_path)
-            p = Projector.resume(G, ck, steps=max(steps, ck.step))
+            p = Projector.resume(G, ck, steps=max(steps, ck.step), mask_source=source)
             click.echo(f"resuming {ck_path} at step {ck.step} of {p.config.steps}")
         else:
             if resume:
@@ -87,7 +110,12 @@ def command(image, output, generator, space, segments, masks_path, refine_masks,
                 masks=("refine" if refine_masks else "fixed") if user_masks is not None else "auto",
                 init=str(init) if init else "auto")
             sx = load_static_mask(static_mask, R) if static_mask else None
-            p = Projector(G, target, cfg, masks=user_masks, static_mask=sx, generator_name=str(gen_name))
+            if source is not None:
+                from ..segments.gs import auto_projector
+
+                p = auto_projector(G, target, cfg, source=source, static_mask=sx, generator_name=str(gen_name))
+            else:
+                p = Projector(G, target, cfg, masks=user_masks, static_mask=sx, generator_name=str(gen_name))
     except (ImageInputError, MaskInputError, ProjectionFileError, ValueError) as e:
         raise click.ClickException(str(e)) from None
 
@@ -95,14 +123,26 @@ def command(image, output, generator, space, segments, masks_path, refine_masks,
 
     cfg = p.config
     click.echo(f"projecting into {gen_name} ({cfg.method}, K = {p.num_segments}, {cfg.steps} steps, {dev})")
+    from ..segments.gs import FIG3_STEPS
+
+    fig3 = {s for s in FIG3_STEPS if s <= cfg.steps} | {cfg.steps}
+    frames = []
     with tqdm(total=cfg.steps, initial=p.step_count, desc="project", unit="step", dynamic_ncols=True) as bar:
         for info in p:
             bar.update(1)
+            if source is not None and info.step in fig3:
+                with torch.no_grad():
+                    frames.append((info.step, p.output().cpu(), p.masks().detach().cpu()))
             bar.set_postfix(loss=f"{info.loss:.4f}", refresh=False)
             if checkpoint_every > 0 and info.step % checkpoint_every == 0 and not p.done:
                 p.checkpoint().save(ck_path)
     result = p.result(with_metrics=True)
     files = write_outputs(out, result, G, p.snapshots)
+    if frames:
+        from ..imageio import save_image
+        from ..segments.gs import progression_strip
+
+        files["progression_segments"] = save_image(progression_strip(frames, p.target), out / "progression_segments.png")
     p.checkpoint().save(ck_path)  # final state with optimiser: `--resume --steps N` extends the run
     m = result.metrics
     click.echo(f"LPIPS {m['lpips']:.4f}, L2 {m['l2']:.4f}, {m['seconds']:.1f} s")
