@@ -74,3 +74,46 @@ def test_project_auto_uses_the_segment_head(tmp_path):
     r = CliRunner().invoke(main, ["project", str(tmp_path / "t.png"), "-o", str(tmp_path / "o2"), "--generator",
                                   str(other), "--auto", "--segment-head", str(tmp_path / "head.safetensors")])
     assert r.exit_code != 0 and "segments train" in r.output
+
+
+def test_edit_move_segments_moves_the_segment_latent(tmp_path, monkeypatch):
+    """`chunkygan edit --move-segments`: X^S moves with the codes and the masks are re-rendered (Sec. 4.2)."""
+    from chunkygan.imageio import save_image
+    from chunkygan.project.io import Projection
+    from chunkygan.segments.head import save_head
+    from chunkygan.segments.train import auto_label, train_segment_head
+
+    from gs_tiny import colour_labeller
+
+    monkeypatch.setenv("CHUNKYGAN_CACHE", str(tmp_path / "cache"))
+    G = tiny_sg2()
+    gen, _ = save_generator(G, tmp_path / "tiny")
+    ts = auto_label(G, 6, 0, 16, labeller=colour_labeller, names=("r", "g", "b"))
+    head, meta = train_segment_head(G, training_set=ts, steps=20, min_share=0.0, hidden=8, hidden2=8)
+    save_head(head, tmp_path / "head", meta)
+    with torch.no_grad():
+        save_image(G(torch.randn(1, 16, generator=torch.Generator().manual_seed(1))), tmp_path / "t.png")
+    r = CliRunner().invoke(main, ["project", str(tmp_path / "t.png"), "-o", str(tmp_path / "out"), "--generator",
+                                  str(gen), "--auto", "--segment-head", str(tmp_path / "head.safetensors"),
+                                  "--loss", "l2", "--snapshots", "0", "--steps", "4"])
+    assert r.exit_code == 0, r.output
+    src = Projection.load(tmp_path / "out" / "projection.safetensors")
+    common = ["edit", str(tmp_path / "out"), "--direction", "sefa_0=3", "--segment-head",
+              str(tmp_path / "head.safetensors")]
+    r = CliRunner().invoke(main, [*common, "--move-segments", "-o", str(tmp_path / "moved")])
+    assert r.exit_code == 0, r.output
+    moved = Projection.load(tmp_path / "moved" / "projection.safetensors")
+    assert not torch.equal(moved.mask_params["latent"], src.mask_params["latent"])
+    assert (moved.masks - src.masks).abs().max() > 1e-4
+    assert torch.allclose(moved.masks.sum(0), torch.ones_like(moved.masks[0]), atol=1e-5)
+    r = CliRunner().invoke(main, [*common, "-o", str(tmp_path / "still")])
+    assert r.exit_code == 0, r.output
+    still = Projection.load(tmp_path / "still" / "projection.safetensors")
+    assert torch.equal(still.masks, src.masks) and torch.equal(still.mask_params["latent"], src.mask_params["latent"])
+    # a projection whose masks do not come from G^S is refused with the reason
+    r = CliRunner().invoke(main, ["project", str(tmp_path / "t.png"), "-o", str(tmp_path / "free"), "--generator",
+                                  str(gen), "--segments", "2", "--loss", "l2", "--snapshots", "0", "--steps", "2"])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(main, ["edit", str(tmp_path / "free"), "--direction", "sefa_0=1", "--move-segments",
+                                  "-o", str(tmp_path / "bad")])
+    assert r.exit_code != 0 and "segment generator" in r.output

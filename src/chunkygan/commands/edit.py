@@ -40,9 +40,14 @@ def parse_direction_arg(text: str) -> tuple[str, list[float], bool]:
 @click.option("--generator", default=None, help="Generator name or checkpoint (default: the one in the projection).")
 @click.option("--poisson", is_flag=True, help="Poisson-blend the edited segments into the unedited composite "
               "(removes colour shifts at segment borders; local edits only).")
+@click.option("--move-segments", is_flag=True, help="Also move the segment latent X^S along the directions so the "
+              "segment shapes follow geometric edits such as yaw (projections made with --auto; Sec. 4.2).")
+@click.option("--segment-head", type=click.Path(dir_okay=False), default=None,
+              help="With --move-segments: the segment head the projection used (default: the recorded one).")
 @click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False), required=True, help="Output folder.")
 @device_option
-def command(projection, directions, segments, layers, bank, generator, poisson, out_dir, device) -> None:
+def command(projection, directions, segments, layers, bank, generator, poisson, move_segments, segment_head,
+            out_dir, device) -> None:
     """Edit PROJECTION (a projection.safetensors or its folder) and write edited.png + projection.safetensors."""
     from ..composite import poisson_blend
     from ..edit.apply import edit_projection, edited_composite
@@ -77,6 +82,14 @@ def command(projection, directions, segments, layers, bank, generator, poisson, 
         b.check(G)
         lay = parse_layers(layers)
         seg = parse_int_list(segments) if segments else None
+        mask_source = None
+        if move_segments:
+            from ..segments.gs import mask_source_for
+
+            try:
+                mask_source = mask_source_for(G, proj, segment_head)
+            except (ValueError, OSError) as e:
+                raise click.ClickException(f"--move-segments: {e}") from None
         fixed = [Edit(b.get(n), v[0], lay) for n, v, sw in parsed if not sw]
         strengths = sweeps[0][1] if sweeps else [None]
         results = []
@@ -84,7 +97,7 @@ def command(projection, directions, segments, layers, bank, generator, poisson, 
         original = proj.composite(G)
         for s in strengths:
             edits = fixed + ([Edit(b.get(sweeps[0][0]), s, lay)] if sweeps else [])
-            new = edit_projection(G, proj, edits, seg)
+            new = edit_projection(G, proj, edits, seg, mask_source=mask_source, move_mask_latent=move_segments)
             img = edited_composite(G, proj, new, base_renders)
             if poisson and seg is not None:
                 region = new.masks[seg].sum(0, keepdim=True).clamp(0, 1).to(img)
@@ -106,6 +119,7 @@ def command(projection, directions, segments, layers, bank, generator, poisson, 
         _, new, img = results[0]
         save_image(img, out / "edited.png")
         new.config = {**new.config, "edit": {"directions": list(directions), "segments": seg,
-                                             "layers": layers, "poisson": poisson}}
+                                             "layers": layers, "poisson": poisson,
+                                             "move_segments": move_segments}}
         new.save(out / "projection.safetensors")
         click.echo(f"wrote {out / 'edited.png'} and {out / 'projection.safetensors'}")
