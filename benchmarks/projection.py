@@ -15,6 +15,12 @@ and the memory of the tensors autograd saves for the backward pass (CUDA: also t
 
     python benchmarks/projection.py                 # short default (CPU-friendly)
     python benchmarks/projection.py --steps 10 --device cuda
+    python benchmarks/projection.py --auto          # also the joint G^S mode (Eq. 2), relative to fixed masks
+
+With ``--auto`` each K also times one step of the fully automatic mode: masks from a segment head
+``G^S(X^S)`` (trained for a few steps on grid labels, since a random generator shows no faces; the
+cost does not depend on what the head learned) with ``X^S`` optimised jointly, and prints auto/fixed:
+its time per step relative to the fixed-mask mode with the same K.
 """
 from __future__ import annotations
 
@@ -78,6 +84,7 @@ def main() -> None:
     ap.add_argument("--clock", choices=["auto", "wall", "cpu"], default="auto",
                     help="wall: elapsed time; cpu: this process's CPU time (steadier on a shared CPU machine, "
                          "equal to wall time for one thread on an idle core); auto: cpu on CPU, wall on CUDA")
+    ap.add_argument("--auto", action="store_true", help="also time the joint G^S mode (chunkygan project --auto)")
     args = ap.parse_args()
 
     from chunkygan.device import resolve_device
@@ -99,7 +106,8 @@ def main() -> None:
           f"{torch.get_num_threads()} threads, median of {args.steps} steps after {args.warmup} warm-up, "
           f"{'process CPU' if use_cpu_clock else 'wall'} time")
     print(f"{'K':>3} {'projector s':>12} {'floor s':>9} {'loop s':>9} {'proj/floor':>11} {'loop/proj':>10} "
-          f"{'saved MB':>9}" + (f" {'peak MB':>8}" if device.type == "cuda" else ""))
+          f"{'saved MB':>9}" + (f" {'peak MB':>8}" if device.type == "cuda" else "")
+          + (f" {'auto s':>8} {'fixed s':>8} {'auto/fixed':>10}" if args.auto else ""))
     for K in [int(k) for k in args.ks.split(",")]:
         cfg = ProjectionConfig(method="chunky-w+", segments=K, steps=10 ** 6, loss_resolution=256, l2_weight=0.0,
                                masks="grid")
@@ -132,7 +140,45 @@ def main() -> None:
                 f"{t_loop / t_proj:>9.2f}x {mem:>9.0f}")
         if peak is not None:
             line += f" {peak:>8.0f}"
+        if args.auto:
+            t_auto, t_fixed = auto_vs_fixed(G, target, K, args, device, clock)
+            line += f" {t_auto:>8.3f} {t_fixed:>8.3f} {t_auto / t_fixed:>9.2f}x"
         print(line, flush=True)
+
+
+def grid_labeller(K: int):
+    """Labels [K,1,s,s]: K vertical stripes, whatever the image (a stand-in for face parts on random weights)."""
+    def label(image, size):
+        idx = (torch.arange(size) * K // size).view(1, size).expand(size, size)
+        return torch.nn.functional.one_hot(idx, K).permute(2, 0, 1).float().unsqueeze(1)
+    return label
+
+
+def auto_vs_fixed(G, target, K: int, args, device, clock) -> tuple[float, float]:
+    """Seconds per step of the joint G^S mode and of the same K masks held fixed."""
+    import tempfile
+
+    from chunkygan.project.projector import ProjectionConfig, Projector
+    from chunkygan.segments.gs import auto_mask_source, auto_projector
+    from chunkygan.segments.head import save_head
+    from chunkygan.segments.sources import FixedMasks
+    from chunkygan.segments.train import auto_label, train_segment_head
+
+    if K < 2:
+        return float("nan"), float("nan")
+    ts = auto_label(G, 2, 0, labeller=grid_labeller(K), names=[f"s{k}" for k in range(K)])
+    head, meta = train_segment_head(G, training_set=ts, steps=3, min_share=0.0)
+    with tempfile.TemporaryDirectory() as tmp:
+        save_head(head, f"{tmp}/head", meta)
+        src = auto_mask_source(G, f"{tmp}/head.safetensors")
+    src = src.to(device)
+    cfg = dict(method="chunky-w+", segments=K, steps=10 ** 6, loss_resolution=256, l2_weight=0.0)
+    p_auto = auto_projector(G, target, ProjectionConfig(**cfg), source=src)
+    with torch.no_grad():
+        fixed = FixedMasks(src(G.resolution).detach())
+    p_fixed = Projector(G, target, ProjectionConfig(**cfg), masks=fixed)
+    return (timed(p_auto.step, args.steps, args.warmup, device, clock),
+            timed(p_fixed.step, args.steps, args.warmup, device, clock))
 
 
 if __name__ == "__main__":
