@@ -2,9 +2,10 @@ import pytest
 import torch
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture(autouse=True, scope="session")
 def _one_thread():
-    """Tests use tiny tensors: one intra-op thread is fastest and keeps results reproducible on any core count."""
+    """Tests use tiny tensors: one intra-op thread is fastest, and results (float reduction order) must not
+    depend on the core count. Session scope, so module-scoped fixtures run with the same setting as tests."""
     n = torch.get_num_threads()
     torch.set_num_threads(1)
     yield

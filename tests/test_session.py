@@ -12,13 +12,6 @@ from chunkygan.edit.directions import Direction  # noqa: E402
 from chunkygan.session import EditSession, SessionError  # noqa: E402
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 @pytest.fixture(scope="module")
 def G():

@@ -213,7 +213,7 @@ ASSETS.register("scrfd-500m-kps", Asset(
     extra_install="--no-deps",
 ))
 
-# --- face tools (the `face` extra; see notes/face.md) -------------------------------------------
+# --- face tools (the `face` extra; see docs/face.md) -------------------------------------------
 ASSETS.register("dlib-landmarks-68", Asset(
     name="dlib-landmarks-68",
     filename="shape_predictor_68_face_landmarks.dat",

@@ -179,7 +179,7 @@ def test_photo_round_trip_error_is_small(which, r, photos):
     x1, y1 = tr.quad.max(0).astype(int)
     region = err[..., y0:y1, x0:x1]
     psnr = 10 * math.log10(255 ** 2 / (region ** 2).mean().item())
-    assert err.mean() < 1.0  # 8-bit levels over the whole photo (measured: see notes/face.md)
+    assert err.mean() < 1.0  # 8-bit levels over the whole photo (measured: see docs/face.md)
     assert psnr > 35  # measured 38.0 dB (astronaut, 256) and 36.3 dB (Grace Hopper, 512)
 
 

@@ -13,11 +13,3 @@ def sg2():
 def dcgan():
     return make_tiny_dcgan()
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small generators: one intra-op thread is fastest, and avoids thrashing on a loaded 2-core CI."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)

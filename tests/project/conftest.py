@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from project_tiny import tiny_dcgan, tiny_sg2
+from tiny_generators import tiny_dcgan, tiny_sg2
 
 
 @pytest.fixture(scope="module")
@@ -13,10 +13,3 @@ def sg2():
 def dcgan():
     return tiny_dcgan()
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)

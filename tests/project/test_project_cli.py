@@ -11,7 +11,7 @@ from chunkygan.cli import main
 from chunkygan.generators.checkpoints import save_generator
 from chunkygan.project.io import Projection
 
-from project_tiny import tiny_sg2
+from tiny_generators import tiny_sg2
 
 OUTPUTS = ["projection.safetensors", "target.png", "reconstruction.png", "segments.png", "segment_00.png",
            "segment_01.png", "comparison.png", "progression.png", "metrics.json", "checkpoint.safetensors"]

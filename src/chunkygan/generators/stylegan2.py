@@ -5,7 +5,7 @@ The architecture follows Karras et al. 2020 (config F, "skip" generator) as impl
 the same keyword arguments and ``state_dict()`` has the same keys (``mapping.fc0.weight``,
 ``mapping.w_avg``, ``synthesis.b4.const``, ``synthesis.b8.conv0.noise_const``, ...), so official
 ``G_ema`` weights load with ``load_state_dict(strict=True)``. Outputs agree with the official code to
-<= 1e-4 (see ``notes/stylegan2.md`` and ``tests/generators/test_stylegan2.py``).
+<= 1e-4 (see ``docs/stylegan2.md`` and ``tests/generators/test_stylegan2.py``).
 
 Latent spaces: Z ``[B,z_dim]`` -> (mapping) -> W+ ``[B,num_ws,w_dim]`` -> (affines) -> S (one style
 vector per modulated layer) -> (synthesis) -> image ``[B,img_channels,R,R]`` in about [-1,1].
@@ -403,7 +403,7 @@ class StyleGAN2Generator(nn.Module):
     one ordinary convolution across the batch. Automatic picks fused only for a single code without
     gradients (there both are equally fast and fused is bit-closer to NVIDIA's output); for a batch of
     codes, and whenever gradients flow to the styles (projection), the activation-scaling path is faster on
-    CPU (1.6-2x for forward+backward, see ``notes/stylegan2.md``). Both agree with NVIDIA's code to < 1e-4.
+    CPU (1.6-2x for forward+backward, see ``docs/stylegan2.md``). Both agree with NVIDIA's code to < 1e-4.
     """
 
     spaces = ("z", "w", "w+", "s")

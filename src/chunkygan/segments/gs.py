@@ -103,7 +103,7 @@ def default_head_path(G) -> Path:
 
 
 #: softmax temperature of the G^S masks in automatic projection: the head's logits are confident; softer
-#: masks (T = 2) gave 7% / 5% lower final LPIPS than T = 1 on the two demo photos (notes/segment_generator.md)
+#: masks (T = 2) gave 7% / 5% lower final LPIPS than T = 1 on the two demo photos (docs/segment_generator.md)
 AUTO_TEMPERATURE = 2.0
 
 

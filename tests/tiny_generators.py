@@ -1,4 +1,4 @@
-"""Tiny random generators for the projector tests (a uniquely named module: importable from any test)."""
+"""Tiny random generators shared by the tests (importable from any test: tests/ is on sys.path via its conftest)."""
 import torch
 
 from chunkygan.generators.dcgan import DCGANGenerator
