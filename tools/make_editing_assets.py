@@ -4,10 +4,10 @@
    SeFa (5), GANSpace-style PCA (5) and InterFaceGAN-style linear boundaries for ``smile`` and
    ``yaw`` scored by the face labellers (face extra), all seeded, so re-running gives the same bank.
 2. A chunky-z projection of scikit-image's astronaut (FFHQ-aligned to 64 px) and an edit strip
-   (strengths -2..2 along several directions) in ``notes/img/``, with the labeller scores along
+   (strengths -2..2 along several directions) in ``docs/img/``, with the labeller scores along
    the smile and yaw sweeps.
 
-Run: ``.venv/bin/python tools/make_editing_assets.py [--out notes/img] [--samples 300] [--steps 200]``.
+Run: ``.venv/bin/python tools/make_editing_assets.py [--out docs/img] [--samples 300] [--steps 200]``.
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ import torch
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--out", default="notes/img")
+    ap.add_argument("--out", default="docs/img")
     ap.add_argument("--bank", default="src/chunkygan/data/directions-dcgan-faces-64.safetensors")
     ap.add_argument("--samples", type=int, default=300, help="labelled samples per linear boundary")
     ap.add_argument("--steps", type=int, default=200, help="projection steps")
