@@ -123,3 +123,19 @@ def command(projection, directions, segments, layers, bank, generator, poisson, 
                                              "move_segments": move_segments}}
         new.save(out / "projection.safetensors")
         click.echo(f"wrote {out / 'edited.png'} and {out / 'projection.safetensors'}")
+        _paste_back_if_aligned(projection, img, out)
+
+
+def _paste_back_if_aligned(projection, img, out: Path) -> None:
+    """A projection made with `chunkygan project --align` records its photo: paste the edit back into it."""
+    from .project import ALIGN_FILE, paste_into_photo
+
+    folder = Path(projection) if Path(projection).is_dir() else Path(projection).parent
+    alignment = folder / ALIGN_FILE
+    if not alignment.is_file():
+        return
+    for name in (ALIGN_FILE, "transform.json"):  # keep the edit folder self-contained for later edits
+        (out / name).write_bytes((folder / name).read_bytes())
+    dest = paste_into_photo(img, alignment, out / "photo_edited.png")
+    if dest is not None:
+        click.echo(f"pasted the edit back into the original photo: {dest}")

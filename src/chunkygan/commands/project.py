@@ -11,6 +11,46 @@ from ._common import device_option, get_device
 log = logging.getLogger(__name__)
 
 CHECKPOINT = "checkpoint.safetensors"
+#: with --align: {"photo": path of the original photo, "transform": FaceTransform file} in the output folder
+ALIGN_FILE = "alignment.json"
+
+
+def align_photo(image, resolution: int, face_index, out: Path):
+    """FFHQ-align ``image`` (face extra) and record the photo + transform in ``out`` for paste-back."""
+    import json
+
+    from ..face.deps import MissingFaceExtraError, NoFaceError
+    from ..fileio import atomic_write_text
+
+    from ..align import align_face
+
+    try:
+        aligned, tr = align_face(image, resolution=resolution, face_index=face_index)
+    except (MissingFaceExtraError, NoFaceError) as e:
+        raise click.ClickException(str(e)) from None
+    out.mkdir(parents=True, exist_ok=True)
+    tr.save(out / "transform.json")
+    atomic_write_text(out / ALIGN_FILE, json.dumps({"photo": str(Path(image).resolve()), "transform": "transform.json"}))
+    click.echo(f"aligned the face in {image} (FFHQ recipe) to {resolution}x{resolution}")
+    return aligned
+
+
+def paste_into_photo(img, alignment_json: Path, dest: Path) -> Path | None:
+    """Warp the aligned result ``img`` ``[1,3,R,R]`` back into the original photo recorded by --align."""
+    import json
+
+    from ..align.ffhq import FaceTransform, paste_back
+    from ..imageio import ImageInputError, load_image, save_image
+
+    info = json.loads(alignment_json.read_text())
+    photo_path = Path(info["photo"])
+    try:
+        photo = load_image(photo_path)
+    except ImageInputError as e:
+        click.echo(f"note: not pasting back into the photo: {e}")
+        return None
+    tr = FaceTransform.load(alignment_json.parent / info["transform"])
+    return save_image(paste_back(img.cpu(), photo, tr), dest)
 
 
 @click.command("project")
@@ -45,10 +85,14 @@ CHECKPOINT = "checkpoint.safetensors"
                    "classes); trains the generator's default head on first use (face extra).")
 @click.option("--segment-head", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Segment head for --auto (from `chunkygan segments train`; default: the cached one).")
+@click.option("--align", "align", is_flag=True,
+              help="IMAGE is an unaligned photo: align the face the FFHQ way first (face extra), and paste the "
+                   "reconstruction back into the photo (photo_reconstruction.png).")
+@click.option("--face", "face_index", type=int, default=None, help="With --align: which face (0 = largest).")
 @device_option
 def command(image, output, generator, space, segments, masks_path, refine_masks, feather, static_mask, steps,
             lambda_reg, l2_weight, loss, lr, mask_resolution, init, resume, checkpoint_every, snapshots, seed,
-            auto, segment_head, device) -> None:
+            auto, segment_head, align, face_index, device) -> None:
     """Project IMAGE into a generator with K latent codes blended by soft masks (ChunkyGAN, Eq. 1-3).
 
     Writes OUT/projection.safetensors, reconstruction.png, segments.png, segment_XX.png, comparison.png,
@@ -96,7 +140,10 @@ def command(image, output, generator, space, segments, masks_path, refine_masks,
         else:
             if resume:
                 click.echo(f"no checkpoint at {ck_path}; starting from the beginning")
-            target = load_image(image)
+            if align:
+                target = align_photo(image, R, face_index, out)
+            else:
+                target = load_image(image)
             h, w = target.shape[-2:]
             if (h, w) != (R, R):
                 click.echo(f"note: {image} is {w}x{h}; centre-cropped to a square and resized to {R}x{R}")
@@ -143,6 +190,9 @@ def command(image, output, generator, space, segments, masks_path, refine_masks,
         from ..segments.gs import progression_strip
 
         files["progression_segments"] = save_image(progression_strip(frames, p.target), out / "progression_segments.png")
+    aligned = out / ALIGN_FILE
+    if aligned.is_file():  # made with --align (now or before a --resume): paste the reconstruction back
+        files["photo_reconstruction"] = paste_into_photo(result.composite(G), aligned, out / "photo_reconstruction.png")
     p.checkpoint().save(ck_path)  # final state with optimiser: `--resume --steps N` extends the run
     m = result.metrics
     click.echo(f"LPIPS {m['lpips']:.4f}, L2 {m['l2']:.4f}, {m['seconds']:.1f} s")
