@@ -29,3 +29,13 @@ def test_env_reports_assets():
     r = CliRunner().invoke(main, ["env"])
     assert r.exit_code == 0, r.output
     assert "lpips-alex: ok" in r.output
+
+
+def test_help_lists_every_registered_command():
+    """Each COMMANDS entry imports (a missing module would break `chunkygan --help`)."""
+    from chunkygan.cli import COMMANDS
+
+    r = CliRunner().invoke(main, ["--help"])
+    assert r.exit_code == 0, r.output
+    for name in COMMANDS:
+        assert f"  {name} " in r.output, name
