@@ -10,3 +10,6 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+from photos_fixture import photos  # noqa: E402,F401  (session fixture for tests/align and tests/face)

@@ -1,3 +1,4 @@
+"""The public-domain test photos, shared by the face and alignment tests (registered in tests/conftest.py)."""
 import pytest
 import torch
 
