@@ -67,3 +67,43 @@ def test_lr_schedule_and_batches_deterministic():
     assert abs(lr_at(cfg, 100) - 0.1) < 1e-9 and lr_at(cfg, 75) < 1.0
     assert torch.equal(batch_z(0, 5, 3), batch_z(0, 5, 3))
     assert not torch.equal(batch_z(0, 5, 3), batch_z(0, 6, 3))
+
+
+def test_feature_hints_match_teacher_activations_and_resume_exactly(tmp_path):
+    """w_feat > 0 adds the FitNets-style term on the resolutions teacher and student share."""
+    cfg = DistillConfig(steps=12, w_feat=5.0, **TINY)
+    d = Distiller(cfg, teacher=_tiny_teacher())
+    assert d.hints.resolutions == [4, 8, 16, 32]  # the tiny DCGAN's ReLU outputs; 64 px is its tanh output
+    out = d.losses(batch_z(0, 0, 2))
+    assert float(out["feat"].detach()) > 0
+    (out["feat"]).backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in d.hints.parameters())
+    assert d.student.mapping.fc0.weight.grad.abs().sum() > 0  # the hint reaches the mapping network
+
+    straight = run(cfg, tmp_path / "a", distiller=Distiller(cfg, teacher=_tiny_teacher()))
+
+    def stop_at_7(row):
+        if row["step"] == 7:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        run(cfg, tmp_path / "b", callback=stop_at_7, distiller=Distiller(cfg, teacher=_tiny_teacher()))
+    resumed = run(cfg, tmp_path / "b", distiller=Distiller(cfg, teacher=_tiny_teacher()))
+    assert [r["loss"] for r in resumed.history] == [r["loss"] for r in straight.history]
+    assert all("feat" in r for r in resumed.history)
+    for (k, a), b in zip(straight.hints.state_dict().items(), resumed.hints.state_dict().values()):
+        assert torch.equal(a, b), k
+
+
+def test_export_leaves_the_training_only_hint_layers_out(tmp_path):
+    from chunkygan.distill import export
+    from chunkygan.generators.checkpoints import load_checkpoint
+
+    cfg = DistillConfig(steps=2, w_feat=1.0, **TINY)
+    d = run(cfg, tmp_path, distiller=Distiller(cfg, teacher=_tiny_teacher()))
+    st, js = export(d, tmp_path / "g.safetensors", 0.5, command="test")
+    G = load_checkpoint(js)
+    assert set(G.state_dict()) == set(d.student.state_dict())
+    z = batch_z(1, 0, 2)
+    with torch.no_grad():
+        assert torch.allclose(G(z), d.student.eval()(z, noise_mode="const"), atol=2e-2)  # fp16 weights

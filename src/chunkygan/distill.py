@@ -36,6 +36,9 @@ class DistillConfig:
     channel_max: int = 256
     w_dim: int = 256
     mapping_layers: int = 4
+    # Official StyleGAN2 slows the mapping to 0.01× the learning rate; for distillation at this budget
+    # that leaves the student at an average face (held-out LPIPS 0.286 vs 0.245 with 1.0 after 300 steps).
+    mapping_lr_multiplier: float = 1.0
     batch: int = 16
     steps: int = 6000
     lr: float = 2e-3
@@ -43,6 +46,9 @@ class DistillConfig:
     decay_frac: float = 0.3
     w_l1: float = 1.0
     w_lpips: float = 1.0
+    # Feature matching (FitNets-style hints): MSE between a learned 1×1 projection of each student block's
+    # features and the teacher's activations at the same resolution (4–32 px). 0 disables it.
+    w_feat: float = 0.0
     seed: int = 0
     teacher: str = "dcgan-faces-64"
     ckpt_every: int = 100
@@ -51,7 +57,8 @@ class DistillConfig:
     def student_kwargs(self) -> dict:
         """Official StyleGAN2 init kwargs of the student (z_dim 100, 64×64 RGB, skip architecture)."""
         return dict(z_dim=100, c_dim=0, w_dim=self.w_dim, img_resolution=64, img_channels=3,
-                    mapping_kwargs={"num_layers": self.mapping_layers},
+                    mapping_kwargs={"num_layers": self.mapping_layers,
+                                    "lr_multiplier": self.mapping_lr_multiplier},
                     synthesis_kwargs={"channel_base": self.channel_base, "channel_max": self.channel_max,
                                       "num_fp16_res": 0, "conv_clamp": None, "architecture": "skip"})
 
@@ -96,18 +103,32 @@ class Distiller:
         self.student = StyleGAN2Generator(**cfg.student_kwargs()).to(self.device).train()
         self.teacher = (teacher or load_generator(cfg.teacher)).to(self.device).eval().requires_grad_(False)
         self.lpips = (lpips or LPIPS("alex", working_resolution=None)).to(self.device)
-        self.opt = torch.optim.Adam(self.student.parameters(), lr=cfg.lr, betas=(0.9, 0.99))
+        self.hints = FeatureHints(self.student, self.teacher).to(self.device) if cfg.w_feat else None
+        params = list(self.student.parameters()) + (list(self.hints.parameters()) if self.hints else [])
+        self.opt = torch.optim.Adam(params, lr=cfg.lr, betas=(0.9, 0.99))
         self.step_count = 0
         self.history: list[dict] = []  # one row per step: step, loss, l1, lpips, seconds
         self.wall = 0.0
 
     def losses(self, z: torch.Tensor) -> dict[str, torch.Tensor]:
-        with torch.no_grad():
-            target = self.teacher(z)
-        pred = self.student(z, noise_mode="const")
+        if self.hints is None:
+            with torch.no_grad():
+                target = self.teacher(z)
+            pred = self.student(z, noise_mode="const")
+            feat = None
+        else:
+            with torch.no_grad(), self.hints.recording("teacher"):
+                target = self.teacher(z)
+            with self.hints.recording("student"):
+                pred = self.student(z, noise_mode="const")
+            feat = self.hints.loss()
         l1 = (pred - target).abs().mean()
         lp = self.lpips(pred, target).mean()
-        return {"loss": self.cfg.w_l1 * l1 + self.cfg.w_lpips * lp, "l1": l1, "lpips": lp}
+        out = {"loss": self.cfg.w_l1 * l1 + self.cfg.w_lpips * lp, "l1": l1, "lpips": lp}
+        if feat is not None:
+            out["loss"] = out["loss"] + self.cfg.w_feat * feat
+            out["feat"] = feat
+        return out
 
     def step(self) -> dict[str, float]:
         """One optimisation step on the batch of ``self.step_count``; returns its losses."""
@@ -141,9 +162,12 @@ class Distiller:
     # -- checkpoints ---------------------------------------------------------------------------------
 
     def state(self) -> dict:
-        return {"format": "chunkygan-distill", "version": 1, "config": json.dumps(asdict(self.cfg)),
-                "step": self.step_count, "wall": self.wall, "history": json.dumps(self.history),
-                "student": self.student.state_dict(), "optimizer": self.opt.state_dict()}
+        st = {"format": "chunkygan-distill", "version": 1, "config": json.dumps(asdict(self.cfg)),
+              "step": self.step_count, "wall": self.wall, "history": json.dumps(self.history),
+              "student": self.student.state_dict(), "optimizer": self.opt.state_dict()}
+        if self.hints is not None:
+            st["hints"] = self.hints.state_dict()
+        return st
 
     def save(self, path: str | Path) -> None:
         """Write a resumable checkpoint atomically."""
@@ -157,14 +181,94 @@ class Distiller:
             raise ValueError(f"{path}: not a chunkygan distillation checkpoint")
         saved = json.loads(ck["config"])
         mine = asdict(self.cfg)
-        arch = ("channel_base", "channel_max", "w_dim", "mapping_layers", "seed", "teacher", "batch")
+        arch = ("channel_base", "channel_max", "w_dim", "mapping_layers", "mapping_lr_multiplier", "seed", "teacher",
+                "batch", "w_feat")
         diff = {k: (saved.get(k), mine[k]) for k in arch if saved.get(k) != mine[k]}
         if diff:
             raise ValueError(f"{path}: checkpoint was made with a different configuration {diff} (saved, asked)")
         self.student.load_state_dict(ck["student"], strict=True)
+        if self.hints is not None:
+            self.hints.load_state_dict(ck["hints"], strict=True)
         self.opt.load_state_dict(ck["optimizer"])
         self.step_count, self.wall = int(ck["step"]), float(ck["wall"])
         self.history = json.loads(ck["history"])
+
+
+class FeatureHints(torch.nn.Module):
+    """Feature-matching term: ``mean_r MSE(P_r(student block r features), teacher activation at r px)``.
+
+    Teacher activations are the outputs of its ReLUs (DCGAN: 4, 8, 16, 32 px with 512…64 channels); the
+    student features are the ``x`` outputs of its synthesis blocks ``b{r}``; ``P_r`` is a learned 1×1
+    convolution (student channels → teacher channels) per shared resolution. Only training uses it; it
+    is not part of the exported generator.
+    """
+
+    def __init__(self, student: torch.nn.Module, teacher: torch.nn.Module):
+        super().__init__()
+        self._store: dict[str, dict[int, torch.Tensor]] = {"teacher": {}, "student": {}}
+        self._mode: str | None = None
+        z = torch.zeros(1, student.z_dim)
+        t_shapes: dict[int, int] = {}
+        s_shapes: dict[int, int] = {}
+        handles = [m.register_forward_hook(self._hook_teacher_shapes(t_shapes))
+                   for m in teacher.modules() if isinstance(m, torch.nn.ReLU)]
+        handles += [b.register_forward_hook(self._hook_student_shapes(s_shapes)) for b in student.synthesis.blocks()]
+        with torch.no_grad():
+            dev = next(teacher.parameters()).device
+            teacher(z.to(dev))
+            student(z.to(next(student.parameters()).device), noise_mode="const")
+        for h in handles:
+            h.remove()
+        self.resolutions = sorted(set(t_shapes) & set(s_shapes))
+        if not self.resolutions:
+            raise ValueError("feature hints: teacher and student share no feature resolution")
+        self.proj = torch.nn.ModuleDict({str(r): torch.nn.Conv2d(s_shapes[r], t_shapes[r], 1)
+                                         for r in self.resolutions})
+        for m in teacher.modules():
+            if isinstance(m, torch.nn.ReLU):
+                m.register_forward_hook(self._record("teacher"))
+        for b in student.synthesis.blocks():
+            b.register_forward_hook(self._record("student"))
+
+    @staticmethod
+    def _hook_teacher_shapes(shapes):
+        def hook(_m, _i, out):
+            shapes[out.shape[-1]] = out.shape[1]
+        return hook
+
+    @staticmethod
+    def _hook_student_shapes(shapes):
+        def hook(_m, _i, out):
+            shapes[out[0].shape[-1]] = out[0].shape[1]
+        return hook
+
+    def _record(self, who: str):
+        def hook(_m, _i, out):
+            if self._mode == who:
+                x = out[0] if isinstance(out, tuple) else out
+                self._store[who][x.shape[-1]] = x
+        return hook
+
+    class _Recording:
+        def __init__(self, owner, who):
+            self.owner, self.who = owner, who
+
+        def __enter__(self):
+            self.owner._mode = self.who
+            self.owner._store[self.who] = {}
+
+        def __exit__(self, *exc):
+            self.owner._mode = None
+
+    def recording(self, who: str) -> "FeatureHints._Recording":
+        """Context in which forward passes of ``who`` (``"teacher"``/``"student"``) store their features."""
+        return self._Recording(self, who)
+
+    def loss(self) -> torch.Tensor:
+        t, s = self._store["teacher"], self._store["student"]
+        terms = [F.mse_loss(self.proj[str(r)](s[r]), t[r]) for r in self.resolutions]
+        self._store = {"teacher": {}, "student": {}}
+        return torch.stack(terms).mean()
 
 
 def run(cfg: DistillConfig, workdir: str | Path, device="cpu", resume: bool = True,

@@ -20,6 +20,10 @@ from ._common import device_option, get_device
 @click.option("--channel-max", type=int, default=256, show_default=True)
 @click.option("--w-dim", type=int, default=256, show_default=True)
 @click.option("--mapping-layers", type=int, default=4, show_default=True)
+@click.option("--mapping-lr-mult", type=float, default=1.0, show_default=True,
+              help="Learning-rate multiplier of the mapping network (official StyleGAN2 training: 0.01).")
+@click.option("--feature-weight", type=float, default=0.0, show_default=True,
+              help="Weight of the feature-matching term on the teacher's 4-32 px activations (0: off).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--ckpt-every", type=int, default=100, show_default=True)
 @click.option("--no-resume", is_flag=True, help="Start afresh even if a checkpoint exists.")
@@ -29,14 +33,14 @@ from ._common import device_option, get_device
               help="Write the trained generator here (.safetensors + .json).")
 @click.option("--fp32", is_flag=True, help="Export in float32 instead of float16.")
 @device_option
-def command(workdir, steps, batch, lr, channel_base, channel_max, w_dim, mapping_layers, seed, ckpt_every,
-            no_resume, n_eval, export_path, fp32, device) -> None:
+def command(workdir, steps, batch, lr, channel_base, channel_max, w_dim, mapping_layers, mapping_lr_mult,
+            feature_weight, seed, ckpt_every, no_resume, n_eval, export_path, fp32, device) -> None:
     """Distil dcgan-faces-64 into a 64x64 StyleGAN2 (L1 + LPIPS), resumable, then evaluate and export."""
     from ..distill import DistillConfig, Distiller, export, run
 
     cfg = DistillConfig(channel_base=channel_base, channel_max=channel_max, w_dim=w_dim,
-                        mapping_layers=mapping_layers, batch=batch, steps=steps, lr=lr, seed=seed,
-                        ckpt_every=ckpt_every)
+                        mapping_layers=mapping_layers, mapping_lr_multiplier=mapping_lr_mult, batch=batch,
+                        steps=steps, lr=lr, seed=seed, ckpt_every=ckpt_every, w_feat=feature_weight)
     d = Distiller(cfg, get_device(device))
     bar = tqdm(total=steps, desc="distill", unit="step")
 
