@@ -1,13 +1,15 @@
 """Make the editing assets of the embedded generator and the README edit strip.
 
-1. The bundled direction bank ``src/chunkygan/data/directions-dcgan-faces-64.safetensors``:
+1. The bundled direction bank ``src/chunkygan/data/directions-<generator>.safetensors`` of a built-in
+   generator (default: the default generator, ``stylegan2-faces-64``; also run for ``dcgan-faces-64``):
    SeFa (5), GANSpace-style PCA (5) and InterFaceGAN-style linear boundaries for ``smile`` and
    ``yaw`` scored by the face labellers (face extra), all seeded, so re-running gives the same bank.
-2. A chunky-z projection of scikit-image's astronaut (FFHQ-aligned to 64 px) and an edit strip
-   (strengths -2..2 along several directions) in ``docs/img/``, with the labeller scores along
+2. A segment-wise projection (chunky-w+, or chunky-z on a Z-only generator) of scikit-image's
+   astronaut (FFHQ-aligned to 64 px) and an edit strip (strengths -2..2 along several directions) in ``docs/img/``, with the labeller scores along
    the smile and yaw sweeps.
 
-Run: ``.venv/bin/python tools/make_editing_assets.py [--out docs/img] [--samples 300] [--steps 200]``.
+Run: ``.venv/bin/python tools/make_editing_assets.py [--generator NAME] [--out docs/img] [--samples 300]
+[--steps 200]``. The strip, projection and JSON file names end in ``-<generator>``.
 """
 from __future__ import annotations
 
@@ -21,8 +23,9 @@ import torch
 
 def main() -> None:
     ap = argparse.ArgumentParser()
+    ap.add_argument("--generator", default=None, help="built-in generator (default: the default generator)")
     ap.add_argument("--out", default="docs/img")
-    ap.add_argument("--bank", default="src/chunkygan/data/directions-dcgan-faces-64.safetensors")
+    ap.add_argument("--bank", default=None, help="default: src/chunkygan/data/directions-<generator>.safetensors")
     ap.add_argument("--samples", type=int, default=300, help="labelled samples per linear boundary")
     ap.add_argument("--steps", type=int, default=200, help="projection steps")
     ap.add_argument("--lambda-reg", type=float, default=5e-4, help="Eq. 2 dispersion weight (codes stay close, "
@@ -31,10 +34,13 @@ def main() -> None:
     a = ap.parse_args()
     from chunkygan.edit import discover as disc
     from chunkygan.edit.directions import DirectionBank
-    from chunkygan.generators import load_generator
+    from chunkygan.generators import default_generator_name, load_generator
 
     torch.manual_seed(0)
-    G = load_generator("dcgan-faces-64")
+    name = a.generator or default_generator_name()
+    suffix = f"-{name}"
+    a.bank = a.bank or f"src/chunkygan/data/directions-{name}.safetensors"
+    G = load_generator(name)
     report: dict = {"generator": G.name, "timings_s": {}}
     if a.skip_bank:
         bank = DirectionBank.load(a.bank)
@@ -72,13 +78,14 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     photo = pil_to_tensor(Image.fromarray(astronaut()))
     target, _ = align_face(photo, 64)
-    cfg = ProjectionConfig(method="chunky-z", segments=4, steps=a.steps, lambda_reg=a.lambda_reg)
+    method = "chunky-w+" if "w+" in G.spaces else "chunky-z"
+    cfg = ProjectionConfig(method=method, segments=4, steps=a.steps, lambda_reg=a.lambda_reg)
     t = time.perf_counter()
     proj = project(G, target, cfg, generator_name=G.name)
     report["timings_s"]["projection"] = time.perf_counter() - t
     report["projection_metrics"] = proj.metrics
-    report["projection_config"] = {"method": "chunky-z", "segments": 4, "steps": a.steps, "lambda_reg": a.lambda_reg}
-    proj.save(out / "astronaut-projection.safetensors")
+    report["projection_config"] = {"method": method, "segments": 4, "steps": a.steps, "lambda_reg": a.lambda_reg}
+    proj.save(out / f"astronaut-projection{suffix}.safetensors")
     strengths = [-2.0, -1.0, 0.0, 1.0, 2.0]
     rows, scores = [], {}
     names = [n for n in ("smile", "yaw", "sefa_0", "pca_0") if n in bank]
@@ -90,10 +97,10 @@ def main() -> None:
             scores[n] = [round(float(v), 3) for v in labs[n](imgs)]
     strip = make_grid(torch.cat(rows), nrow=len(strengths) + 1)
     strip = torch.nn.functional.interpolate(strip, scale_factor=2, mode="nearest")
-    save_image(strip, out / "editing-astronaut-strip.png")
+    save_image(strip, out / f"editing-astronaut-strip{suffix}.png")
     report["strip"] = {"rows": names, "columns": ["aligned photo"] + [f"strength {s:g}" for s in strengths],
                        "labeller_scores": scores}
-    (out / "editing-astronaut.json").write_text(json.dumps(report, indent=1, default=str))
+    (out / f"editing-astronaut{suffix}.json").write_text(json.dumps(report, indent=1, default=str))
     print(json.dumps(report, indent=1, default=str))
 
 

@@ -9,7 +9,12 @@ from ..generators import GENERATORS, _register_builtins
 
 def _origin(spec) -> str:
     if not spec.asset:
-        return spec.weights or "package data"
+        from pathlib import Path
+
+        w = spec.weights or "package data"
+        if w.endswith(".safetensors") and not Path(w).is_file():
+            return f"NOT FOUND: {w} (reinstall chunkygan with its package data)"
+        return w
     found = assets.locate(spec.asset)
     if found is None:
         return "NOT FOUND: " + assets.ASSETS.get(spec.asset).install_hint()
