@@ -12,7 +12,8 @@ def test_parse_int_list():
 def test_models_lists_default_first():
     r = CliRunner().invoke(main, ["models"])
     assert r.exit_code == 0, r.output
-    assert r.output.splitlines()[0].startswith("dcgan-faces-64")
+    names = [line.split()[0] for line in r.output.splitlines() if line and not line[0].isspace()]
+    assert names[:2] == ["stylegan2-faces-64", "dcgan-faces-64"], r.output
     assert "non-commercial" in r.output
 
 

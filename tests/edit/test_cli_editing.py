@@ -91,28 +91,30 @@ def test_edit_errors(setup):
     assert "someone-elses-gan" in r.output and "tiny-sg2" in r.output
 
 
-def test_default_generator_has_a_bundled_bank_with_every_method(tmp_path, monkeypatch):
+@pytest.mark.parametrize("name", ["stylegan2-faces-64", "dcgan-faces-64"])
+def test_built_in_generators_have_a_bundled_bank_with_every_method(tmp_path, monkeypatch, name):
     monkeypatch.setenv("CHUNKYGAN_CACHE", str(tmp_path))  # no cached bank: the bundled one is listed
-    p = bundled_bank_path("dcgan-faces-64")
-    assert p is not None, "src/chunkygan/data/directions-dcgan-faces-64.safetensors is missing"
-    r = run(["directions", "list"])
+    p = bundled_bank_path(name)
+    assert p is not None, f"src/chunkygan/data/directions-{name}.safetensors is missing"
+    r = run(["directions", "list"] + ([] if name == "stylegan2-faces-64" else ["--generator", name]))
     assert r.exit_code == 0, r.output
     rows = [line.split("\t") for line in r.output.strip().splitlines()]
     assert {row[4] for row in rows} >= {"sefa", "pca", "linear"}
     assert {"smile", "sefa_0", "pca_0"} <= {row[0] for row in rows}
 
 
-def test_bundled_bank_fits_the_embedded_generator_and_sefa_reproduces_it():
+@pytest.mark.parametrize("name", ["stylegan2-faces-64", "dcgan-faces-64"])
+def test_bundled_bank_fits_its_generator_and_sefa_reproduces_it(name):
     from chunkygan.edit.discover import sefa
     from chunkygan.generators import load_generator
 
-    G = load_generator("dcgan-faces-64")
-    bank = DirectionBank.load(bundled_bank_path("dcgan-faces-64"))
+    G = load_generator(name)
+    bank = DirectionBank.load(bundled_bank_path(name))
     bank.check(G)
     for d in sefa(G, k=5, samples=200):
         assert float(d.vector @ bank[d.name].vector) > 0.9999
     other = make_tiny_sg2()
-    with pytest.raises(Exception, match="dcgan-faces-64"):
+    with pytest.raises(Exception, match=name):
         bank.check(other)
 
 

