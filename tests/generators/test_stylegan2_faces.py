@@ -83,3 +83,18 @@ def test_stored_mean_latent_is_the_mapped_mean_and_truncation_uses_it(G):
         assert (w.mean(0) - G.mapping.w_avg).norm() < 0.05 * spread
         a = G(z[:2], truncation_psi=0.0)
     assert torch.allclose(a[0], a[1], atol=1e-5)  # psi = 0: every z renders the mean face
+
+
+def test_package_data_patterns_ship_the_weights_in_a_wheel():
+    """pyproject's package-data globs must cover every file the default generator needs."""
+    import fnmatch
+    from pathlib import Path
+
+    tomllib = pytest.importorskip("tomllib", reason="reading pyproject.toml needs Python >= 3.11 (tomllib)")
+
+    root = Path(__file__).resolve().parents[2]
+    patterns = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["chunkygan"]
+    pkg = data_path().parent.parent
+    for f in (data_path(), data_path().with_suffix(".safetensors"), pkg / "data" / f"directions-{NAME}.safetensors"):
+        rel = f.relative_to(pkg).as_posix()
+        assert any(fnmatch.fnmatch(rel, p) for p in patterns), f"{rel} is not in package-data {patterns}"
