@@ -14,6 +14,7 @@ import json
 import logging
 import math
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -207,62 +208,39 @@ class FeatureHints(torch.nn.Module):
         super().__init__()
         self._store: dict[str, dict[int, torch.Tensor]] = {"teacher": {}, "student": {}}
         self._mode: str | None = None
-        z = torch.zeros(1, student.z_dim)
-        t_shapes: dict[int, int] = {}
-        s_shapes: dict[int, int] = {}
-        handles = [m.register_forward_hook(self._hook_teacher_shapes(t_shapes))
-                   for m in teacher.modules() if isinstance(m, torch.nn.ReLU)]
-        handles += [b.register_forward_hook(self._hook_student_shapes(s_shapes)) for b in student.synthesis.blocks()]
-        with torch.no_grad():
-            dev = next(teacher.parameters()).device
-            teacher(z.to(dev))
-            student(z.to(next(student.parameters()).device), noise_mode="const")
-        for h in handles:
-            h.remove()
-        self.resolutions = sorted(set(t_shapes) & set(s_shapes))
-        if not self.resolutions:
-            raise ValueError("feature hints: teacher and student share no feature resolution")
-        self.proj = torch.nn.ModuleDict({str(r): torch.nn.Conv2d(s_shapes[r], t_shapes[r], 1)
-                                         for r in self.resolutions})
         for m in teacher.modules():
             if isinstance(m, torch.nn.ReLU):
                 m.register_forward_hook(self._record("teacher"))
         for b in student.synthesis.blocks():
             b.register_forward_hook(self._record("student"))
-
-    @staticmethod
-    def _hook_teacher_shapes(shapes):
-        def hook(_m, _i, out):
-            shapes[out.shape[-1]] = out.shape[1]
-        return hook
-
-    @staticmethod
-    def _hook_student_shapes(shapes):
-        def hook(_m, _i, out):
-            shapes[out[0].shape[-1]] = out[0].shape[1]
-        return hook
+        z = torch.zeros(1, student.z_dim)  # one probe pass finds the channels at each resolution
+        with torch.no_grad():
+            with self.recording("teacher"):
+                teacher(z.to(next(teacher.parameters()).device))
+            with self.recording("student"):
+                student(z.to(next(student.parameters()).device), noise_mode="const")
+        t = {r: x.shape[1] for r, x in self._store["teacher"].items()}
+        s = {r: x.shape[1] for r, x in self._store["student"].items()}
+        self.resolutions = sorted(set(t) & set(s))
+        if not self.resolutions:
+            raise ValueError("feature hints: teacher and student share no feature resolution")
+        self.proj = torch.nn.ModuleDict({str(r): torch.nn.Conv2d(s[r], t[r], 1) for r in self.resolutions})
 
     def _record(self, who: str):
-        def hook(_m, _i, out):
+        def hook(_module, _inputs, out):
             if self._mode == who:
-                x = out[0] if isinstance(out, tuple) else out
+                x = out[0] if isinstance(out, tuple) else out  # synthesis blocks return (x, img)
                 self._store[who][x.shape[-1]] = x
         return hook
 
-    class _Recording:
-        def __init__(self, owner, who):
-            self.owner, self.who = owner, who
-
-        def __enter__(self):
-            self.owner._mode = self.who
-            self.owner._store[self.who] = {}
-
-        def __exit__(self, *exc):
-            self.owner._mode = None
-
-    def recording(self, who: str) -> "FeatureHints._Recording":
+    @contextmanager
+    def recording(self, who: str):
         """Context in which forward passes of ``who`` (``"teacher"``/``"student"``) store their features."""
-        return self._Recording(self, who)
+        self._mode, self._store[who] = who, {}
+        try:
+            yield
+        finally:
+            self._mode = None
 
     def loss(self) -> torch.Tensor:
         t, s = self._store["teacher"], self._store["student"]

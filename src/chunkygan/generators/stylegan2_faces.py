@@ -37,8 +37,7 @@ def load_embedded() -> torch.nn.Module:
         raise FileNotFoundError(f"{path.with_suffix('.safetensors')} is missing: the package was installed "
                                 "without its data files; reinstall chunkygan (pip install .)")
     G = load_checkpoint(path)
-    G.name = NAME
-    G.meta = {**G.meta, "licence": LICENCE}
+    G.name = NAME  # the JSON's meta carries the licence, training command and held-out LPIPS
     return G
 
 
