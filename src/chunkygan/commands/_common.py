@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from ..device import resolve_device
+from ..device import keep_cpu_memory_mapped, resolve_device
 
 
 def parse_int_list(text: str) -> list[int]:
@@ -32,7 +32,11 @@ def device_option(f):
 
 
 def get_device(name: str):
+    """The resolved ``--device``; on CPU also keeps large freed blocks in the process (see device.py)."""
     try:
-        return resolve_device(name)
+        device = resolve_device(name)
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--device") from None
+    if device.type == "cpu":
+        keep_cpu_memory_mapped()
+    return device

@@ -30,6 +30,7 @@ from typing import Callable, Iterator
 
 import torch
 
+from ..device import keep_cpu_memory_mapped
 from ..imageio import fit_square
 from ..latents import dispersion, get_space
 from ..segments.masks import SegmentMasks
@@ -203,6 +204,8 @@ class Projector:
         self.space = get_space(cfg.space)
         self.space.check(G)
         self.device = _device(G)
+        if self.device.type == "cpu":
+            keep_cpu_memory_mapped()  # batched segments allocate >32 MiB blocks every layer
         R = int(G.resolution)
         self.resolution = R
         self.target = _prepare_target(target, R).to(self.device)
