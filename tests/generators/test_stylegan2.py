@@ -272,6 +272,38 @@ def test_batched_codes_equal_separate_calls():
     assert (batched - single).abs().max() < 1e-5
 
 
+def _conv_input_layouts(G, ws) -> set[bool]:
+    """Whether each synthesis conv's input was channels-last during one forward+backward."""
+    seen: set[bool] = set()
+    hooks = [layer.register_forward_pre_hook(lambda m, args: seen.add(
+        args[0].is_contiguous(memory_format=torch.channels_last) and not args[0].is_contiguous()))
+        for layer in G.synthesis.modulated_layers()]
+    try:
+        G.synthesis(ws).square().mean().backward()
+    finally:
+        for h in hooks:
+            h.remove()
+    return seen
+
+
+def test_channels_last_layout_is_automatic_on_cpu_and_changes_nothing_but_speed():
+    G = tiny(16).requires_grad_(False)
+    ws = G.mapping(zs(3)).requires_grad_(True)
+    assert _conv_input_layouts(G, ws) == {True}  # automatic: NHWC on CPU
+    ws.grad = None
+    img_nhwc = G.synthesis(ws)
+    img_nhwc.square().mean().backward()
+    g_nhwc, ws.grad = ws.grad.clone(), None
+    G.synthesis.channels_last = False
+    assert _conv_input_layouts(G, ws) == {False}
+    ws.grad = None
+    img = G.synthesis(ws)
+    img.square().mean().backward()
+    assert img_nhwc.is_contiguous() and img.is_contiguous()  # callers may .view() the images
+    assert (img_nhwc - img).abs().max() < 1e-5
+    assert torch.allclose(ws.grad, g_nhwc, atol=1e-6, rtol=1e-4)
+
+
 # ------------------------------------------------------------------------------------------------
 # Precision and devices
 

@@ -262,11 +262,13 @@ class SynthesisBlock(nn.Module):
         names = ("conv0", "conv1", "torgb")
         return [getattr(self, n) for n in names if hasattr(self, n)]
 
-    def forward(self, x, img, styles: list[torch.Tensor], noises: list, fused_modconv: bool, dtype: torch.dtype):
+    def forward(self, x, img, styles: list[torch.Tensor], noises: list, fused_modconv: bool, dtype: torch.dtype,
+                memory_format: torch.memory_format = torch.contiguous_format):
         it = iter(styles)
         nit = iter(noises)
         if self.in_channels == 0:
             x = self.const.to(dtype).unsqueeze(0).repeat([styles[0].shape[0], 1, 1, 1])
+            x = x.contiguous(memory_format=memory_format)  # later layers keep the input's layout
             x = self.conv1(x, next(it), next(nit), fused_modconv=fused_modconv)
         elif self.architecture == "resnet":
             x = x.to(dtype)
@@ -304,6 +306,7 @@ class SynthesisNetwork(nn.Module):
         self.img_resolution_log2 = int(math.log2(img_resolution))
         self.num_fp16_res = num_fp16_res  # kept for the config; compute dtype follows the parameters
         self.fused_modconv: bool | None = None  # None = automatic (see StyleGAN2Generator)
+        self.channels_last: bool | None = None  # None = automatic: on CPU (see StyleGAN2Generator)
         self.block_resolutions = [2 ** i for i in range(2, self.img_resolution_log2 + 1)]
         channels = {r: min(channel_base // r, channel_max) for r in self.block_resolutions}
         if min(channels.values()) < 1:
@@ -366,6 +369,8 @@ class SynthesisNetwork(nn.Module):
             fused_modconv = self.fused_modconv
         if fused_modconv is None:
             fused_modconv = B == 1 and not (torch.is_grad_enabled() and any(s.requires_grad for s in styles))
+        channels_last = self.channels_last if self.channels_last is not None else device.type == "cpu"
+        memory_format = torch.channels_last if channels_last else torch.contiguous_format
         x = img = None
         pos = 0
         for block in self.blocks():
@@ -373,9 +378,9 @@ class SynthesisNetwork(nn.Module):
             block_styles = [s.to(dtype) for s in styles[pos:pos + len(layers)]]
             noises = [layer.make_noise(B, noise_mode, device, dtype, generator)
                       for layer in layers if isinstance(layer, SynthesisLayer)]
-            x, img = block(x, img, block_styles, noises, bool(fused_modconv), dtype)
+            x, img = block(x, img, block_styles, noises, bool(fused_modconv), dtype, memory_format)
             pos += len(layers)
-        return img
+        return img.contiguous()
 
     def forward(self, ws: torch.Tensor, noise_mode: str = "const", *, generator: torch.Generator | None = None,
                 fused_modconv: bool | None = None) -> torch.Tensor:
@@ -404,6 +409,11 @@ class StyleGAN2Generator(nn.Module):
     gradients (there both are equally fast and fused is bit-closer to NVIDIA's output); for a batch of
     codes, and whenever gradients flow to the styles (projection), the activation-scaling path is faster on
     CPU (1.6-2x for forward+backward, see ``docs/stylegan2.md``). Both agree with NVIDIA's code to < 1e-4.
+
+    ``channels_last`` (attribute; default None = automatic, on CPU only): run the synthesis activations in
+    NHWC layout. oneDNN's convolutions then skip a layout conversion per call; for a batch of 4 codes at
+    256 px a forward+backward costs 0.86 of four single-code calls instead of 0.95. Images are returned
+    in the ordinary (contiguous) layout either way.
     """
 
     spaces = ("z", "w", "w+", "s")
