@@ -27,6 +27,7 @@ import time
 
 import torch
 
+from chunkygan.device import keep_cpu_memory_mapped
 from chunkygan.generators.stylegan2 import StyleGAN2Generator
 
 CONFIGS = {  # resolution -> channel_base of the official FFHQ models (config F)
@@ -157,8 +158,10 @@ def main(argv=None) -> None:
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    kept = keep_cpu_memory_mapped()  # as the projector and CLI do on CPU (see chunkygan.device)
     devices = args.device or (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
-    print(f"torch {torch.__version__}, CPU threads {torch.get_num_threads()}, CPU memory: {PeakMemory.source}")
+    print(f"torch {torch.__version__}, CPU threads {torch.get_num_threads()}, CPU memory: {PeakMemory.source}, "
+          f"large blocks kept in the heap: {kept}")
     for dev_name in devices:
         device = torch.device(dev_name)
         if device.type == "cuda" and not torch.cuda.is_available():

@@ -10,8 +10,10 @@ For every K it times, in one run:
   (no masks, no optimiser): the least any implementation must do;
 * ``loop``: the same blend rendered with one generator call per segment (the naive way).
 
-It prints ratios projector/floor (target: within 1.3x) and loop/projector (target: > 1 for K >= 4)
-and the memory of the tensors autograd saves for the backward pass (CUDA: also the peak allocated).
+It prints ratios projector/floor (target: within 1.3x) and loop/projector (target: > 1 for K >= 4),
+the memory of the tensors autograd saves for the backward pass, and the peak memory of one projector
+step above the level before it (CUDA: the allocator's peak; CPU: sampled malloc in-use bytes, see
+``benchmarks/generator.py``).
 
     python benchmarks/projection.py                 # short default (CPU-friendly)
     python benchmarks/projection.py --steps 10 --device cuda
@@ -88,6 +90,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from chunkygan.device import resolve_device
+    from generator import PeakMemory  # benchmarks/generator.py (this script's folder is on sys.path)
     from chunkygan.latents import get_space
     from chunkygan.project.projector import ProjectionConfig, Projector, at_resolution, build_loss
 
@@ -106,7 +109,7 @@ def main() -> None:
           f"{torch.get_num_threads()} threads, median of {args.steps} steps after {args.warmup} warm-up, "
           f"{'process CPU' if use_cpu_clock else 'wall'} time")
     print(f"{'K':>3} {'projector s':>12} {'floor s':>9} {'loop s':>9} {'proj/floor':>11} {'loop/proj':>10} "
-          f"{'saved MB':>9}" + (f" {'peak MB':>8}" if device.type == "cuda" else "")
+          f"{'saved MB':>9} {'peak MB':>8}"
           + (f" {'auto s':>8} {'fixed s':>8} {'auto/fixed':>10}" if args.auto else ""))
     for K in [int(k) for k in args.ks.split(",")]:
         cfg = ProjectionConfig(method="chunky-w+", segments=K, steps=10 ** 6, loss_resolution=256, l2_weight=0.0,
@@ -129,17 +132,15 @@ def main() -> None:
             ws.grad = None
             loss.backward()
 
-        if device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats()
         t_proj = timed(p.step, args.steps, args.warmup, device, clock)
-        peak = torch.cuda.max_memory_allocated() / 2 ** 20 if device.type == "cuda" else None
+        with PeakMemory(device) as peak_mem:  # one more step, outside the timing (CPU sampling costs a thread)
+            p.step()
+        peak = peak_mem.peak / 2 ** 20
         t_floor = timed(floor, args.steps, args.warmup, device, clock)
         t_loop = timed(loop, args.steps, args.warmup, device, clock)
         mem = saved_bytes(lambda: p.objective()) / 2 ** 20
         line = (f"{K:>3} {t_proj:>12.3f} {t_floor:>9.3f} {t_loop:>9.3f} {t_proj / t_floor:>10.2f}x "
-                f"{t_loop / t_proj:>9.2f}x {mem:>9.0f}")
-        if peak is not None:
-            line += f" {peak:>8.0f}"
+                f"{t_loop / t_proj:>9.2f}x {mem:>9.0f} {peak:>8.0f}")
         if args.auto:
             t_auto, t_fixed = auto_vs_fixed(G, target, K, args, device, clock)
             line += f" {t_auto:>8.3f} {t_fixed:>8.3f} {t_auto / t_fixed:>9.2f}x"
