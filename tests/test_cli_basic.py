@@ -30,6 +30,7 @@ def test_env_reports_assets():
     r = CliRunner().invoke(main, ["env"])
     assert r.exit_code == 0, r.output
     assert "lpips-alex: ok" in r.output
+    assert "CPU allocator: " in r.output and "CHUNKYGAN_CPU_ALLOCATOR=system" in r.output
 
 
 def test_help_lists_every_registered_command():

@@ -15,7 +15,7 @@ def command() -> None:
     import chunkygan
 
     from .. import assets
-    from ..device import resolve_device
+    from ..device import ALLOCATOR_ENV, keep_cpu_memory_mapped, resolve_device
 
     click.echo(f"chunkygan {chunkygan.__version__}")
     click.echo(f"python {platform.python_version()} on {platform.platform()}")
@@ -23,6 +23,9 @@ def command() -> None:
     cuda = torch.cuda.is_available()
     click.echo(f"cuda available: {cuda}" + (f" ({torch.cuda.get_device_name(0)})" if cuda else ""))
     click.echo(f"--device auto -> {resolve_device('auto')}")
+    kept = keep_cpu_memory_mapped()  # what every CPU run does; reported so that the setting is visible
+    click.echo(f"CPU allocator: {'large freed blocks kept in the heap' if kept else 'as the C library set it'}"
+               f" ({ALLOCATOR_ENV}=system turns this off)")
     click.echo(f"asset cache: {assets.cache_dir()}")
     for row in assets.status():
         state = f"ok   {row['origin']}: {row['path']}" if row["ok"] else f"MISSING  {row['error']}"
