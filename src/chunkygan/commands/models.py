@@ -1,6 +1,8 @@
 """``chunkygan models``: the known generators, default first."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from .. import assets
@@ -9,8 +11,6 @@ from ..generators import GENERATORS, _register_builtins
 
 def _origin(spec) -> str:
     if not spec.asset:
-        from pathlib import Path
-
         w = spec.weights or "package data"
         if w.endswith(".safetensors") and not Path(w).is_file():
             return f"NOT FOUND: {w} (reinstall chunkygan with its package data)"
