@@ -333,11 +333,17 @@ class Projector:
         """Eq. 1, or Eq. 3 with the static mask: ``[1,3,R,R]``."""
         return blend(renders, masks, self.static_mask, self.target)
 
-    def objective(self) -> tuple[torch.Tensor, dict, torch.Tensor]:
-        """Eq. 2 at the current parameters: (total loss, its terms as tensors, the composite O)."""
+    def objective(self, out: torch.Tensor | None = None,
+                  reconstruction: torch.Tensor | None = None) -> tuple[torch.Tensor, dict, torch.Tensor]:
+        """Eq. 2 at the current parameters: (total loss, its terms as tensors, the composite O).
+
+        ``out`` (the composite ``[1,3,R,R]``) and ``reconstruction`` (its loss, a scalar) may be computed by
+        the caller, e.g. for several images in one generator call (:mod:`chunkygan.batch.batched`)."""
         cfg = self.config
-        out = self.composite(self.render(), self.masks())
-        rec = self.loss_fn(at_resolution(out, cfg.loss_resolution), self._loss_target).mean()
+        if out is None:
+            out = self.composite(self.render(), self.masks())
+        rec = reconstruction if reconstruction is not None else \
+            self.loss_fn(at_resolution(out, cfg.loss_resolution), self._loss_target).mean()
         terms = {"reconstruction": rec}
         total = rec
         if cfg.l2_weight > 0:
@@ -356,8 +362,11 @@ class Projector:
     def done(self) -> bool:
         return self.step_count >= self.config.steps
 
-    def step(self) -> StepInfo:
-        """One Adam step on Eq. 2 (codes and learnable mask parameters); returns the pre-step losses."""
+    def step(self, computed: tuple[torch.Tensor, dict, torch.Tensor] | None = None) -> StepInfo:
+        """One Adam step on Eq. 2 (codes and learnable mask parameters); returns the pre-step losses.
+
+        ``computed``: an :meth:`objective` result whose gradients the caller has already back-propagated
+        into the parameters (several projectors sharing one generator call, :mod:`chunkygan.batch.batched`)."""
         if self.done:
             raise StopIteration(f"all {self.config.steps} steps are done")
         t0 = time.perf_counter()
@@ -365,9 +374,12 @@ class Projector:
         f = lr_factor(self.step_count, cfg.steps, cfg.schedule, cfg.rampup, cfg.rampdown)
         for g in self.optimizer.param_groups:
             g["lr"] = g["base_lr"] * f
-        total, terms, out = self.objective()
-        self.optimizer.zero_grad(set_to_none=True)
-        total.backward()
+        if computed is None:
+            total, terms, out = self.objective()
+            self.optimizer.zero_grad(set_to_none=True)
+            total.backward()
+        else:
+            total, terms, out = computed
         self.optimizer.step()
         self.step_count += 1
         self.last_output = out.detach()
