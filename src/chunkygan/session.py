@@ -33,6 +33,9 @@ log = logging.getLogger(__name__)
 
 FORMAT = "chunkygan.session/1"
 
+#: ``preview(step, image [1,3,R,R])``: an intermediate picture for progress displays
+Preview = Callable[[int, torch.Tensor], None]
+
 
 class SessionError(ValueError):
     """A session step cannot be done as asked; the message says why."""
@@ -48,6 +51,7 @@ class Layer:
     edits: tuple[Edit, ...] = ()
     blend: str = "alpha"  # or "poisson"
     name: str = ""
+    visible: bool = True  # a hidden layer is kept but not rendered
 
     def edited_code(self, G) -> torch.Tensor:
         """The code with all edits applied (the code itself when there are none)."""
@@ -171,14 +175,20 @@ class EditSession:
         return self._push(replace(self.state, layers=self.layers + (layer,), label=f"add {layer.name}"))
 
     def project_region(self, index: int = -1, steps: int = 100, lr: float = 0.05, loss: LossFn | None = None,
-                       init: torch.Tensor | None = None, callback: Callable[[int, float], None] | None = None
-                       ) -> SessionState:
-        """Project the layer's region of the current picture (one segment; the rest is static, Eq. 3)."""
+                       init: torch.Tensor | None = None, callback: Callable[[int, float], None] | None = None,
+                       preview: Preview | None = None, preview_every: int = 10) -> SessionState:
+        """Project the layer's region of the current picture (one segment; the rest is static, Eq. 3).
+
+        ``preview(step, image [1,3,R,R])`` gets the picture with the current fit pasted into the region
+        every ``preview_every`` steps (for progress displays; the result does not depend on it).
+        """
         i = self._layer_index(index)
         layer = self.layers[i]
         target = self.render(upto=i)
         x0 = get_space(layer.space).mean(self.G, 1) if init is None else init
-        fit = fit_in_mask(self.G, layer.space, x0, target.to(_device(self.G)), layer.mask.to(_device(self.G)),
+        dev = _device(self.G)
+        loss = _previewing(loss, target.to(dev), layer.mask.to(dev), preview, preview_every, dev)
+        fit = fit_in_mask(self.G, layer.space, x0, target.to(dev), layer.mask.to(dev),
                           steps=steps, lr=lr, loss=loss, callback=callback)
         return self._replace_layer(i, replace(layer, code=fit.code.cpu(), edits=()), f"project {layer.name}")
 
@@ -197,8 +207,12 @@ class EditSession:
                                                                               f"{strength:g}")
 
     def fill_hole(self, correction_mask: torch.Tensor, index: int = -1, steps: int = 100, lr: float = 0.03,
-                  loss: LossFn | None = None, callback: Callable[[int, float], None] | None = None) -> SessionState:
-        """Fig. 10: refine the layer's edited code inside ``correction_mask`` S₂; the result is a new layer."""
+                  loss: LossFn | None = None, callback: Callable[[int, float], None] | None = None,
+                  preview: Preview | None = None, preview_every: int = 10) -> SessionState:
+        """Fig. 10: refine the layer's edited code inside ``correction_mask`` S₂; the result is a new layer.
+
+        ``preview``/``preview_every`` as in :meth:`project_region`.
+        """
         i = self._layer_index(index)
         layer = self.layers[i]
         R = self.G.resolution
@@ -209,6 +223,7 @@ class EditSession:
             raise SessionError(f"the correction mask must be [1,1,{R},{R}] or [{R},{R}], got {tuple(correction_mask.shape)}")
         composite = self.render()
         dev = _device(self.G)
+        loss = _previewing(loss, composite.to(dev), s2.to(dev), preview, preview_every, dev)
         res = fill_hole(self.G, layer.space, layer.edited_code(self.G).to(dev), composite.to(dev), s2.to(dev),
                         steps=steps, lr=lr, loss=loss, callback=callback)
         log.info("hole filling: loss inside S2 %.4g -> %.4g", res.loss_before, res.loss_after)
@@ -220,6 +235,117 @@ class EditSession:
         layers = list(self.layers)
         gone = layers.pop(i)
         return self._push(replace(self.state, layers=tuple(layers), label=f"remove {gone.name}"))
+
+    def update_layer(self, index: int = -1, *, name: str | None = None, visible: bool | None = None,
+                     blend: str | None = None, mask: torch.Tensor | None = None, feather: float = 0.0) -> SessionState:
+        """Rename, show/hide, change the blend of, repaint (``mask`` ``[1,1,H,W]``/``[H,W]`` in [0,1]) or
+        feather (Gaussian, ``feather`` px, :func:`chunkygan.composite.feather`) one layer, as one step."""
+        from .composite import feather as feather_masks
+
+        i = self._layer_index(index)
+        layer = self.layers[i]
+        changes, what = {}, []
+        if name is not None and name != layer.name:
+            if not name.strip():
+                raise SessionError("a layer name cannot be empty")
+            changes["name"], what = name.strip(), what + [f"rename {layer.name} to {name.strip()}"]
+        if visible is not None and bool(visible) != layer.visible:
+            changes["visible"], what = bool(visible), what + [f"{'show' if visible else 'hide'} {layer.name}"]
+        if blend is not None and blend != layer.blend:
+            if blend not in ("alpha", "poisson"):
+                raise SessionError(f"blend must be 'alpha' or 'poisson', not {blend!r}")
+            changes["blend"], what = blend, what + [f"{blend} blend {layer.name}"]
+        m = layer.mask if mask is None else _region_mask(mask, self.G.resolution)
+        if mask is not None:
+            what.append(f"paint {layer.name}")
+        if feather:
+            m = feather_masks(m, float(feather), renormalise=False)
+            what.append(f"feather {layer.name} {feather:g}px")
+        if mask is not None or feather:
+            changes["mask"] = m
+        if not changes:
+            raise SessionError(f"layer {layer.name!r} already looks like that; nothing to change")
+        return self._replace_layer(i, replace(layer, **changes), "; ".join(what))
+
+    def set_edits(self, direction: Direction, strength: float, layers=None,
+                  indices: list[int] | None = None) -> SessionState:
+        """:meth:`set_edit` on several layers as one step (None: every projected layer, a global edit)."""
+        idx = [self._layer_index(i) for i in indices] if indices is not None else \
+            [i for i, L in enumerate(self.layers) if L.code is not None]
+        if not idx:
+            raise SessionError("no projected layer to edit; project a region first")
+        new = list(self.layers)
+        for i in idx:
+            new[i] = _with_edit(self.G, new[i], direction, strength, layers)
+        who = "all" if indices is None else ",".join(self.layers[i].name for i in idx)
+        return self._push(replace(self.state, layers=tuple(new), label=f"edit {who}: {direction.name}={strength:g}"))
+
+    def set_channel_edit(self, style_layer: int, channel: int, strength: float, index: int = -1) -> SessionState:
+        """A StyleSpace channel edit (S space ``(style_layer, channel)``; 0 removes it) on one layer.
+
+        A W/W+ layer is first converted to S codes (``s = A(w)``, exact; its W/W+ edits keep working,
+        mapped through the same affines), so channel edits work on every StyleGAN2 layer.
+        """
+        i = self._layer_index(index)
+        layer = self.layers[i]
+        if layer.code is None:
+            raise SessionError(f"layer {layer.name!r} is not projected yet; project it first")
+        if layer.space != "s":
+            if "s" not in self.G.spaces or layer.space not in ("w", "w+"):
+                raise SessionError(f"StyleSpace edits need a generator with S space and a w/w+/s layer; "
+                                   f"{self.G.name!r} / {layer.space!r} do not allow it")
+            dev = _device(self.G)
+            ws = layer.code.to(dev)
+            if layer.space == "w":
+                ws = ws.unsqueeze(1).expand(-1, self.G.num_ws, -1)
+            layer = replace(layer, space="s", code=get_space("s").from_ws(self.G, ws).cpu())
+        d = Direction(name=f"s{int(style_layer)}_{int(channel)}", space="s", vector=None, generator=self.G.name,
+                      channel=(int(style_layer), int(channel)), source="stylespace")
+        why = d.fits(self.G)
+        if why:
+            raise SessionError(why)
+        return self._replace_layer(i, _with_edit(self.G, layer, d, strength, None),
+                                   f"edit {layer.name}: {d.name}={strength:g}")
+
+    def add_segments(self, codes: torch.Tensor, masks: torch.Tensor, names: list[str] | None = None,
+                     label: str = "") -> SessionState:
+        """Add K projected segments (codes ``[K,...]``, masks ``[K,1,R,R]`` summing to one) as K layers, one step.
+
+        Layer k gets the "over" alpha ``S_k / Σ_{j<=k} S_j``, so pasting the layers in order gives
+        exactly ``Σ_k S_k·G(X_k)`` (Eq. 1) while each layer stays separately editable.
+        """
+        K = codes.shape[0]
+        if masks.shape[0] != K or masks.dim() != 4:
+            raise SessionError(f"need one mask [K,1,R,R] per code; got {tuple(masks.shape)} for {K} codes")
+        m = masks.detach().float().cpu()
+        if m.shape[-2:] != (self.G.resolution,) * 2:
+            m = torch.nn.functional.interpolate(m, size=(self.G.resolution,) * 2, mode="bilinear", align_corners=False)
+        over = (m / m.cumsum(0).clamp_min(1e-8)).clamp(0, 1)
+        names = names or [f"segment{k}" for k in range(K)]
+        new = tuple(Layer(mask=over[k:k + 1].clone(), space=self.space, code=codes[k:k + 1].detach().cpu().clone(),
+                          name=names[k]) for k in range(K))
+        return self._push(replace(self.state, layers=self.layers + new, label=label or f"segments x{K}"))
+
+    def project_auto(self, segments: int = 4, steps: int = 100, mask_source=None,
+                     callback: Callable[[int, float], None] | None = None, preview: Preview | None = None,
+                     preview_every: int = 10, **config) -> SessionState:
+        """Automatic ChunkyGAN projection (Eq. 1) of the current picture into ``segments`` new layers.
+
+        Masks: k-means (default), or ``mask_source`` (e.g. the segment generator's masks, ``--auto``).
+        ``config``: further :class:`chunkygan.project.ProjectionConfig` fields (``loss``, ``lr`` ...).
+        """
+        from .project.projector import ProjectionConfig, Projector
+
+        cfg = ProjectionConfig(method=f"chunky-{self.space}", segments=segments, steps=steps, **config)
+        pj = Projector(self.G, self.render().clamp(-1, 1).to(_device(self.G)), cfg, masks=mask_source,
+                       generator_name=self.G.name)
+        for info in pj:
+            if callback:
+                callback(info.step - 1, info.loss)
+            if preview and (info.step % max(1, preview_every) == 0 or info.step == steps):
+                preview(info.step, pj.output().cpu())
+        res = pj.result()
+        return self.add_segments(res.codes, res.masks, label=f"auto {pj.num_segments} segments")
 
     def commit(self) -> SessionState:
         """Make the current composite the new base image (the next input, Fig. 9)."""
@@ -239,8 +365,8 @@ class EditSession:
         dev = _device(self.G)
         out = st.base.to(dev)
         for layer in layers:
-            if layer.code is None:
-                continue  # an unprojected region shows the picture under it
+            if layer.code is None or not layer.visible:
+                continue  # an unprojected or hidden region shows the picture under it
             img = get_space(layer.space).render(self.G, layer.edited_code(self.G).to(dev))
             m = layer.mask.to(dev)
             if layer.blend == "poisson":
@@ -288,7 +414,7 @@ class EditSession:
             layers = []
             for L in st.layers:
                 layers.append({"mask": put(L.mask), "space": L.space, "code": None if L.code is None else put(L.code),
-                               "blend": L.blend, "name": L.name,
+                               "blend": L.blend, "name": L.name, "visible": L.visible,
                                "edits": [{"direction": put_dir(e.direction), "strength": e.strength,
                                           "layers": list(e.layers) if e.layers else None} for e in L.edits]})
             states.append({"base": put(st.base), "label": st.label, "layers": layers})
@@ -338,12 +464,59 @@ class EditSession:
                                  code=None if L["code"] is None else tensors[L["code"]],
                                  edits=tuple(Edit(dirs[e["direction"]], e["strength"],
                                                   tuple(e["layers"]) if e["layers"] else None) for e in L["edits"]),
-                                 blend=L["blend"], name=L["name"]) for L in s["layers"])
+                                 blend=L["blend"], name=L["name"], visible=L.get("visible", True)) for L in s["layers"])
             states.append(SessionState(base=tensors[s["base"]], layers=layers, label=s["label"]))
         self = cls.__new__(cls)
         self.G, self.space = G, doc["space"]
         self._history, self._index = states, int(doc["position"])
         return self
+
+
+def _region_mask(mask: torch.Tensor, R: int) -> torch.Tensor:
+    """A user region ``[H,W]``/``[1,1,H,W]`` in [0,1] as ``[1,1,R,R]`` float on the CPU (checked)."""
+    m = mask.detach().float().cpu()
+    while m.dim() < 4:
+        m = m.unsqueeze(0)
+    if m.shape[:2] != (1, 1):
+        raise SessionError(f"a region mask must be [1,1,H,W] or [H,W], got {tuple(mask.shape)}")
+    if m.shape[-2:] != (R, R):
+        m = torch.nn.functional.interpolate(m, size=(R, R), mode="bilinear", align_corners=False)
+    if m.min() < 0 or m.max() > 1:
+        raise SessionError("a region mask must lie in [0,1]")
+    if float(m.sum()) == 0:
+        raise SessionError("the region mask is empty; mark at least one pixel")
+    return m
+
+
+def _with_edit(G, layer: Layer, direction: Direction, strength: float, layers) -> Layer:
+    """``layer`` with the strength of ``direction`` set (0 removes it); other edits stay."""
+    if layer.code is None:
+        raise SessionError(f"layer {layer.name!r} is not projected yet; project it first")
+    direction_delta(G, direction, 0.0 if strength == 0 else strength, layer.space, layers)  # validates
+    edits = [e for e in layer.edits if e.direction.name != direction.name]
+    if strength != 0:
+        edits.append(Edit(direction, float(strength), layers))
+    return replace(layer, edits=tuple(edits))
+
+
+def _previewing(loss, target: torch.Tensor, mask: torch.Tensor, preview: Preview | None, every: int, dev):
+    """``loss`` (a LossFn, a registered name or None = masked L2) that also shows ``preview`` the fit pasted
+    into ``target`` inside ``mask`` every ``every`` evaluations; the values it returns are unchanged."""
+    if preview is None:
+        return loss
+    from .edit.refine import masked_l2, named_loss
+
+    base = named_loss(loss, dev) if isinstance(loss, str) else (loss or masked_l2)
+    calls = [0]
+
+    def tapped(pred, tgt, m):
+        if calls[0] % max(1, every) == 0:
+            p = pred.detach()
+            preview(calls[0], torch.where(mask > 0, mask * p + (1 - mask) * target, target).cpu())
+        calls[0] += 1
+        return base(pred, tgt, m)
+
+    return tapped
 
 
 def _swap_in(tmp: Path, folder: Path) -> None:
