@@ -219,6 +219,53 @@ def warp_to_crop(image: torch.Tensor, matrix: np.ndarray | torch.Tensor, size: i
     return F.grid_sample(image + 1, grid, mode="bilinear", padding_mode="zeros", align_corners=False) - 1
 
 
+def ffhq_keypoints(width: int, height: int | None = None) -> np.ndarray:
+    """The five ArcFace key points ``[5,2]`` (eyes, nose, mouth corners; pixel centres at integers) of a
+    ``width`` x ``height`` FFHQ-aligned image.
+
+    They are the ArcFace template face put through the FFHQ alignment recipe (:func:`chunkygan.align.ffhq.ffhq_quad`:
+    the quad's half-width is ``max(2 |eye_to_eye|, 1.8 |eye_to_mouth|)``, centred ``0.1 eye_to_mouth``
+    below the eye midpoint) and scaled to the image. An FFHQ-aligned photo and every render of an
+    FFHQ-style generator have their landmarks there, up to the face's own proportions, so ArcFace can be
+    aligned without a detector (which misses faces that fill the frame and small renders).
+    """
+    height = width if height is None else height
+    t = ARCFACE_TEMPLATE
+    eye_avg, eye_to_eye = (t[0] + t[1]) / 2, t[1] - t[0]
+    eye_to_mouth = (t[3] + t[4]) / 2 - eye_avg
+    x = eye_to_eye - np.flipud(eye_to_mouth) * [-1, 1]
+    x = x / np.hypot(*x) * max(np.hypot(*eye_to_eye) * 2.0, np.hypot(*eye_to_mouth) * 1.8)
+    y = np.flipud(x) * [-1, 1]
+    c = eye_avg + eye_to_mouth * 0.1
+    rel = t - c  # the quad spans [-1, 1] along x and y
+    u = (rel @ x / (x @ x) + 1) / 2
+    v = (rel @ y / (y @ y) + 1) / 2
+    return np.stack([u * width - 0.5, v * height - 0.5], axis=1)
+
+
+def detect_padded(detector: FaceDetector, image: torch.Tensor, name: str = "image", pad: float = 0.25,
+                  min_side: int = 256) -> Face:
+    """The largest face in ``[1,3,H,W]`` found on a copy upscaled to at least ``min_side`` px and padded
+    by ``pad`` of its side with black on every side; box and key points in the original's pixels.
+
+    SCRFD misses faces that fill the whole frame (FFHQ-aligned crops) and faces in small renders; the
+    border gives it the context it was trained with."""
+    x = image.detach().float().cpu()
+    h, w = x.shape[-2:]
+    s = max(1.0, min_side / min(h, w))
+    if s > 1:
+        x = F.interpolate(x, size=(round(h * s), round(w * s)), mode="bilinear", align_corners=False)
+    sy, sx = x.shape[-2] / h, x.shape[-1] / w
+    p = round(pad * max(x.shape[-2:]))
+    x = F.pad(x + 1, (p, p, p, p)) - 1  # black border
+    face = detector.main_face(x, name)
+    # upscaled pixel centre x' = (x + 0.5) * s - 0.5, then shifted by the border
+    scale = np.array([sx, sy])
+    kps = (face.keypoints - p + 0.5) / scale - 0.5
+    box = ((face.box.reshape(2, 2) - p) / scale).reshape(4)
+    return Face(box, face.score, kps)
+
+
 # --- 3./4. embedding and comparison ---------------------------------------------------------------
 
 class FaceIdentity:
@@ -229,15 +276,37 @@ class FaceIdentity:
     0.71
     """
 
-    def __init__(self, detector: FaceDetector | None = None, arcface_path=None):
-        self.detector = detector or FaceDetector()
+    def __init__(self, detector: FaceDetector | None = None, arcface_path=None, landmarks: str = "detect"):
+        if landmarks not in ("detect", "ffhq"):
+            raise ValueError(f"landmarks must be 'detect' or 'ffhq' (FFHQ-aligned images), got {landmarks!r}")
+        self.landmarks = landmarks
+        self._detector = detector
         self.session = _onnx_session("arcface-w600k-mbf", arcface_path)
         self.input_name = self.session.get_inputs()[0].name
 
+    @property
+    def detector(self) -> FaceDetector:
+        if self._detector is None:  # not needed (nor loaded) with landmarks="ffhq"
+            self._detector = FaceDetector()
+        return self._detector
+
+    def keypoints(self, image: torch.Tensor, name: str = "image") -> np.ndarray:
+        """``[1,3,H,W]`` -> ``[5,2]`` key points of its largest face.
+
+        ``landmarks="ffhq"``: the image is an FFHQ-aligned crop or a render of an FFHQ generator, so the
+        points are taken from the alignment template (:func:`ffhq_keypoints`), no detection. Otherwise
+        SCRFD runs on the image and, if it finds nothing, once more on a padded, upscaled copy
+        (:func:`detect_padded`: faces that fill the frame and small renders)."""
+        if self.landmarks == "ffhq":
+            return ffhq_keypoints(image.shape[-1], image.shape[-2])
+        try:
+            return self.detector.main_face(image, name).keypoints
+        except NoFaceError:
+            return detect_padded(self.detector, image, name).keypoints
+
     def align(self, image: torch.Tensor, name: str = "image") -> torch.Tensor:
         """``[1,3,H,W]`` -> aligned ``[1,3,112,112]`` crop of its largest face."""
-        face = self.detector.main_face(image, name)
-        return warp_to_crop(image.detach().float().cpu(), alignment_matrix(face.keypoints))
+        return warp_to_crop(image.detach().float().cpu(), alignment_matrix(self.keypoints(image, name)))
 
     def embed_crops(self, crops: torch.Tensor) -> torch.Tensor:
         """Aligned crops ``[B,3,112,112]`` in ``[-1,1]`` -> unit descriptors ``[B,512]``."""
@@ -254,6 +323,24 @@ class FaceIdentity:
         """Cosine similarity ``[B]`` of the faces in ``a`` and ``b`` (``[B|1,3,H,W]``, sizes may differ)."""
         ea, eb = self.embed(a, names[0]), self.embed(b, names[1])
         return (ea * eb).sum(1)
+
+    def distances(self, a: torch.Tensor, b: torch.Tensor) -> tuple[list[float], list[str | None]]:
+        """Identity distance ``1 - cos`` per row of ``a`` and ``b`` ``[B,3,H,W]`` (or ``[1,...]`` against ``[B,...]``).
+
+        A row whose face cannot be found is not dropped: its distance is NaN and its error message is
+        returned in the second list at the same index (None where the row was scored)."""
+        n = max(len(a), len(b))
+        dist: list[float] = []
+        errors: list[str | None] = []
+        for i in range(n):
+            ai, bi = a[min(i, len(a) - 1)][None], b[min(i, len(b) - 1)][None]
+            try:
+                dist.append(1.0 - float(self.similarity(ai, bi, (f"row {i} A", f"row {i} B"))[0]))
+                errors.append(None)
+            except NoFaceError as e:
+                dist.append(float("nan"))
+                errors.append(str(e))
+        return dist, errors
 
 
 def identity_similarity(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -290,10 +377,16 @@ class IdentityLoss(nn.Module):
         key = (target.data_ptr(), target._version, tuple(target.shape), str(target.device))
         if self._cache is not None and self._cache[0] == key:
             return self._cache[1]
-        mats = np.stack([alignment_matrix(self.detector.main_face(target[i:i + 1], f"target[{i}]").keypoints)
+        mats = np.stack([alignment_matrix(self._keypoints(target[i:i + 1], f"target[{i}]"))
                          for i in range(len(target))])
         self._cache = (key, mats)
         return mats
+
+    def _keypoints(self, image: torch.Tensor, name: str) -> np.ndarray:
+        try:
+            return self.detector.main_face(image, name).keypoints
+        except NoFaceError:
+            return detect_padded(self.detector, image, name).keypoints
 
     def embed(self, crops: torch.Tensor) -> torch.Tensor:
         return F.normalize(self.arcface(crops), dim=1)
