@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from .errors import ChunkyganError
 from .fileio import atomic_path
 
 log = logging.getLogger(__name__)
@@ -23,7 +24,7 @@ log = logging.getLogger(__name__)
 MAX_PIXELS = 268_435_456
 
 
-class ImageInputError(ValueError):
+class ImageInputError(ChunkyganError):
     """An input image could not be used; the message says why and what to do."""
 
 

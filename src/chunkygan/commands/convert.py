@@ -21,6 +21,10 @@ def command(src: str, dst: str, licence: str | None, force: bool) -> None:
 
     from ..generators.checkpoints import CheckpointError, convert_checkpoint, native_paths
 
+    from ..fileio import check_output_path
+
+    for p in native_paths(dst):
+        check_output_path(p)
     existing = [str(p) for p in native_paths(dst) if p.exists()]
     if existing and not force:
         raise click.ClickException(f"{', '.join(existing)} already exist(s); pass --force to overwrite")

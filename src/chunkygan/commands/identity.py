@@ -1,13 +1,16 @@
 """``chunkygan identity A B``: cosine similarity of the ArcFace descriptors of the faces in two images."""
 from __future__ import annotations
 
+import json
+
 import click
 
 
 @click.command("identity")
 @click.argument("image_a", type=click.Path(exists=True, dir_okay=False))
 @click.argument("image_b", type=click.Path(exists=True, dir_okay=False))
-def command(image_a, image_b) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+def command(image_a, image_b, as_json) -> None:
     """Print the ArcFace cosine similarity of the largest face in IMAGE_A and in IMAGE_B.
 
     1 means the same descriptor; different people typically score below 0.3. Faces are found with
@@ -22,4 +25,8 @@ def command(image_a, image_b) -> None:
         sim = FaceIdentity().similarity(a, b, names=(str(image_a), str(image_b))).item()
     except (ImageInputError, AssetError, NoFaceError, ImportError) as e:
         raise click.ClickException(str(e)) from None
-    click.echo(f"ArcFace cosine similarity: {sim:.4f}")
+    if as_json:
+        click.echo(json.dumps({"image_a": str(image_a), "image_b": str(image_b), "arcface_cosine_similarity":
+                               round(sim, 6)}))
+    else:
+        click.echo(f"ArcFace cosine similarity: {sim:.4f}")

@@ -21,6 +21,9 @@ def command(image, out_dir, face_index, softness) -> None:
     """
     from ..segments.face_parts import face_part_masks, save_parts
 
+    from ._common import output_folder
+
+    output_folder(out_dir)
     try:
         img = load_image(image)
         parts = face_part_masks(img, face_index=face_index, softness=softness)

@@ -12,13 +12,17 @@ from ..imageio import ImageInputError, load_image, read_pil, save_image
 @click.option("--into", "photo", type=click.Path(dir_okay=False), required=True, help="The original photo.")
 @click.option("--transform", "transform", type=click.Path(dir_okay=False), required=True,
               help="The transform written by `chunkygan align`.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), required=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), required=True,
+              help="The photo with the face pasted back, with its extension (e.g. photo_edited.png).")
 @click.option("--feather", type=click.FloatRange(0.0, 0.5), default=0.1, show_default=True,
               help="Soft edge width as a fraction of the aligned image side.")
 @click.option("--mask", "mask", type=click.Path(dir_okay=False), default=None,
               help="Optional grey mask in aligned coordinates (white = paste) limiting what is pasted.")
 def command(edited, photo, transform, output, feather, mask) -> None:
     """Warp EDITED (an aligned image, e.g. an edit result) back into the photo through a feathered mask."""
+    from ._common import output_file
+
+    output = output_file(output)
     try:
         tr = FaceTransform.load(transform)
         ed = load_image(edited)

@@ -33,6 +33,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from ..errors import ChunkyganError
 from ..fileio import atomic_path, atomic_write_text, sha256_file
 from ..registry import Registry
 from .rosinality import infer_stylegan2_init_kwargs, is_rosinality_state_dict, rosinality_to_official
@@ -54,7 +55,7 @@ ARCHITECTURES.register("stylegan2", "chunkygan.generators.stylegan2:StyleGAN2Gen
 ARCHITECTURES.register("dcgan", "chunkygan.generators.dcgan:DCGANGenerator")
 
 
-class CheckpointError(ValueError):
+class CheckpointError(ChunkyganError):
     """A checkpoint cannot be loaded as a generator; the message says what is wrong and what to do."""
 
 

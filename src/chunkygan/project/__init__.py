@@ -20,3 +20,16 @@ def __getattr__(name: str):
 
 
 __all__ = sorted(_LAZY)
+
+
+class _CallablePackage(__import__("types").ModuleType):
+    """``chunkygan.project(G, target, ...)`` runs :func:`chunkygan.project.projector.project`, so that
+    ``from chunkygan import project`` gives the function's behaviour and the package at once."""
+
+    def __call__(self, *args, **kwargs):
+        from .projector import project
+
+        return project(*args, **kwargs)
+
+
+__import__("sys").modules[__name__].__class__ = _CallablePackage

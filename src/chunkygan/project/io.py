@@ -22,13 +22,14 @@ from pathlib import Path
 
 import torch
 
+from ..errors import ChunkyganError
 from ..fileio import atomic_path
 from ..composite.blend import compose as blend
 
 FORMAT = "chunkygan.projection/1"
 
 
-class ProjectionFileError(ValueError):
+class ProjectionFileError(ChunkyganError):
     """A projection file is missing, damaged or of another format; the message says which."""
 
 
