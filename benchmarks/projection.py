@@ -160,7 +160,7 @@ def auto_vs_fixed(G, target, K: int, args, device, clock) -> tuple[float, float]
     import tempfile
 
     from chunkygan.project.projector import ProjectionConfig, Projector
-    from chunkygan.segments.gs import auto_mask_source, auto_projector
+    from chunkygan.pipelines.auto import auto_mask_source, auto_projector
     from chunkygan.segments.head import save_head
     from chunkygan.segments.sources import FixedMasks
     from chunkygan.segments.train import auto_label, train_segment_head

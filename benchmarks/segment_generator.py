@@ -60,9 +60,10 @@ def iou_bench(args) -> dict:
 def project_bench(args) -> dict:
     from chunkygan.generators import load_generator
     from chunkygan.imageio import save_image
-    from chunkygan.project.demo import DEMO_LOSS_RESOLUTION, DEMO_PHOTOS
+    from chunkygan.pipelines.demo import DEMO_LOSS_RESOLUTION, DEMO_PHOTOS
     from chunkygan.project.projector import ProjectionConfig, Projector
-    from chunkygan.segments.gs import auto_mask_source, auto_projector, progression_strip, run_with_progression
+    from chunkygan.pipelines.auto import auto_mask_source, auto_projector, run_with_progression
+    from chunkygan.segments.gs import progression_strip
 
     G = load_generator(args.generator)
     src = auto_mask_source(G, args.head)
@@ -101,9 +102,9 @@ def speed_bench(args) -> dict:
     """Process CPU seconds per step (steady on a shared machine; run with --threads 1): the joint G^S mode vs
     the same K masks kept fixed (the fixed-mask mode) vs global projection, on one photo."""
     from chunkygan.generators import load_generator
-    from chunkygan.project.demo import DEMO_LOSS_RESOLUTION, DEMO_PHOTOS
+    from chunkygan.pipelines.demo import DEMO_LOSS_RESOLUTION, DEMO_PHOTOS
     from chunkygan.project.projector import ProjectionConfig, Projector
-    from chunkygan.segments.gs import auto_mask_source, auto_projector
+    from chunkygan.pipelines.auto import auto_mask_source, auto_projector
     from chunkygan.segments.sources import FixedMasks
 
     G = load_generator(args.generator)
@@ -145,9 +146,10 @@ def edit_bench(args) -> dict:
     from chunkygan.edit.directions import Edit, load_bank_for
     from chunkygan.generators import load_generator
     from chunkygan.imageio import save_image
-    from chunkygan.project.demo import DEMO_LOSS_RESOLUTION, DEMO_PHOTOS
+    from chunkygan.pipelines.demo import DEMO_LOSS_RESOLUTION, DEMO_PHOTOS
     from chunkygan.project.projector import ProjectionConfig
-    from chunkygan.segments.gs import auto_mask_source, auto_projector, edit_with_segments, progression_strip
+    from chunkygan.pipelines.auto import auto_mask_source, auto_projector, edit_with_segments
+    from chunkygan.segments.gs import progression_strip
 
     G = load_generator(args.generator)
     target = DEMO_PHOTOS[args.photos[0]].load()

@@ -30,7 +30,7 @@ def main() -> None:
     from chunkygan.commands._common import parse_int_list
     from chunkygan.generators import load_generator
     from chunkygan.imageio import make_grid, save_image
-    from chunkygan.project.demo import DEMO_PHOTOS, compare
+    from chunkygan.pipelines.demo import DEMO_PHOTOS, compare
 
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -5,8 +5,8 @@ import torch
 
 from gs_tiny import colour_labeller, tiny_dcgan, tiny_sg2
 
-from chunkygan.segments.gs import (SegmentGenerator, SegmentGeneratorMasks, auto_mask_source, auto_projector,
-                                   edit_with_segments)
+from chunkygan.pipelines.auto import auto_projector, edit_with_segments
+from chunkygan.segments.gs import SegmentGenerator, SegmentGeneratorMasks, auto_mask_source
 from chunkygan.segments.head import HeadMismatchError, save_head
 from chunkygan.segments.train import auto_label, train_segment_head
 
@@ -112,7 +112,8 @@ def test_missing_default_head_without_training(monkeypatch, tmp_path):
 
 
 def test_progression_frames_at_fig3_steps(sg2_head):
-    from chunkygan.segments.gs import progression_strip, run_with_progression
+    from chunkygan.pipelines.auto import run_with_progression
+    from chunkygan.segments.gs import progression_strip
 
     G, path = sg2_head
     p = auto_projector(G, _target(G), head_path=path, steps=10, loss="l2", loss_resolution=None)

@@ -22,7 +22,7 @@ def command(output, photo, generator, segments, steps, seed, device) -> None:
     the side-by-side comparison and the metrics (LPIPS, L2, seconds)."""
     from tqdm import tqdm
 
-    from ..project.demo import DEMO_PHOTOS, run_demo
+    from ..pipelines.demo import DEMO_PHOTOS, run_demo
 
     dev = get_device(device)
     click.echo(f"demo: {DEMO_PHOTOS[photo].description}")

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from ._common import device_option, get_device
+from ._pti import drop_stale_delta, pti_options, run_pti
 
 log = logging.getLogger(__name__)
 
@@ -59,10 +60,13 @@ def paste_into_photo(img, alignment_json: Path, dest: Path) -> Path | None:
 @click.option("--generator", default=None, help="Generator name or checkpoint path (default: the default generator).")
 @click.option("--space", default="auto", show_default=True,
               help="Latent space: z, w, w+ or s (auto: w+ when the generator has it, else z).")
-@click.option("--segments", "segments", type=int, default=4, show_default=True,
-              help="Number of segments K; 1 = classic global projection.")
-@click.option("--masks", "masks_path", type=click.Path(exists=True), default=None,
-              help="User masks: a folder of PNGs (one per segment) or one label image; sets K.")
+@click.option("--segments", "segments", type=int, default=None,
+              help="Number of segments K; 1 = classic global projection. Given K > 1 without --masks: k-means "
+                   "free masks (default: the paper's G^S mode for a face, else k-means with K = 4).")
+@click.option("--masks", "masks_path", default=None,
+              help="Mask mode by name: gs (segment generator G^S, the default for faces), kmeans or free (free "
+                   "logits from k-means), grid; or user masks: a folder of PNGs (one per segment) or one label "
+                   "image (sets K).")
 @click.option("--refine-masks", is_flag=True, help="Optimise the user masks jointly (free logits started from them).")
 @click.option("--feather", type=float, default=0.0, show_default=True, help="Feather user masks by this many pixels.")
 @click.option("--static-mask", type=click.Path(exists=True, dir_okay=False), default=None,
@@ -81,18 +85,23 @@ def paste_into_photo(img, alignment_json: Path, dest: Path) -> Path | None:
 @click.option("--snapshots", type=int, default=8, show_default=True, help="Frames in progression.png (0: none).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--auto", "auto", is_flag=True,
-              help="Fully automatic: masks from the segment generator G^S(X^S), X^S optimised jointly (K = its "
+              help="Same as --masks gs: masks from the segment generator G^S(X^S), X^S optimised jointly (K = its "
                    "classes); trains the generator's default head on first use (face extra).")
+@click.option("--mask-smoothness", type=float, default=None,
+              help="Weight of the smoothness prior (total variation) on free mask logits (default: "
+                   "the projector's; 0 = off).")
 @click.option("--segment-head", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Segment head for --auto (from `chunkygan segments train`; default: the cached one).")
 @click.option("--align", "align", is_flag=True,
               help="IMAGE is an unaligned photo: align the face the FFHQ way first (face extra), and paste the "
                    "reconstruction back into the photo (photo_reconstruction.png).")
 @click.option("--face", "face_index", type=int, default=None, help="With --align: which face (0 = largest).")
+@pti_options
 @device_option
 def command(image, output, generator, space, segments, masks_path, refine_masks, feather, static_mask, steps,
             lambda_reg, l2_weight, loss, lr, mask_resolution, init, resume, checkpoint_every, snapshots, seed,
-            auto, segment_head, align, face_index, device) -> None:
+            auto, segment_head, mask_smoothness, align, face_index, device, pti_steps=0, pti_lr=3e-4,
+            pti_target_lpips=None, pti_locality=0.0, pti_mode="shared") -> None:
     """Project IMAGE into a generator with K latent codes blended by soft masks (ChunkyGAN, Eq. 1-3).
 
     Writes OUT/projection.safetensors, reconstruction.png, segments.png, segment_XX.png, comparison.png,
@@ -116,9 +125,32 @@ def command(image, output, generator, space, segments, masks_path, refine_masks,
     out = Path(output)
     ck_path = out / CHECKPOINT
     source = None
+    from ..pipelines.auto import MASK_MODES, choose_masks
+
+    mode, probe = None, None  # mask mode by name; None with no masks_path: decided per image below (the paper's mode for faces)
+    if masks_path in MASK_MODES:
+        mode, masks_path = ("kmeans" if masks_path == "free" else masks_path), None
+    elif masks_path and not Path(masks_path).exists():
+        raise click.ClickException(f"--masks {masks_path}: no such file or folder, and not a mask mode "
+                                   f"({', '.join(MASK_MODES)})")
     if auto or segment_head:
-        if masks_path:
-            raise click.ClickException("--auto makes its own masks; drop --masks (or drop --auto)")
+        if masks_path or mode not in (None, "gs"):
+            raise click.ClickException("--auto / --segment-head make masks with G^S; drop --masks (or drop --auto)")
+        mode = "gs"
+    if mode is None and not masks_path and segments is None:
+        if resume and ck_path.is_file():
+            mode = "gs" if Projection.load(ck_path).mask_source == "generator" else "kmeans"
+        else:
+            try:
+                probe = align_photo(image, R, face_index, out) if align else load_image(image)
+            except (ImageInputError, ValueError) as e:
+                raise click.ClickException(str(e)) from None
+            choice = choose_masks(G, probe, segment_head)
+            mode, segment_head = choice.mode, segment_head or choice.head
+            label = "G^S, the paper's mode" if mode == "gs" else "k-means free masks, K = 4"
+            click.echo(f"masks: {label} ({choice.reason}; --masks NAME picks another mode)")
+
+    def make_gs_source():
         from ..segments.gs import auto_mask_source
         from ..segments.head import HeadMismatchError
 
@@ -126,12 +158,21 @@ def command(image, output, generator, space, segments, masks_path, refine_masks,
 
         bars = _Bars()  # progress of labelling + training when the default head is made on first use
         try:
-            source = auto_mask_source(G, segment_head, progress=bars)
+            return auto_mask_source(G, segment_head, progress=bars)
         except (HeadMismatchError, FileNotFoundError, ImportError, RuntimeError) as e:
             raise click.ClickException(str(e)) from None
         finally:
             bars.close()
-        segments = source.num_segments
+
+    if mode == "gs":
+        try:
+            source = make_gs_source()
+            segments = source.num_segments
+        except click.ClickException as e:
+            if probe is None:  # G^S was asked for by name
+                raise
+            click.echo(f"note: {e.message}; using k-means free masks instead")
+    segments = 4 if segments is None else segments
     try:
         if resume and ck_path.is_file():
             ck = Projection.load(ck_path)
@@ -140,7 +181,9 @@ def command(image, output, generator, space, segments, masks_path, refine_masks,
         else:
             if resume:
                 click.echo(f"no checkpoint at {ck_path}; starting from the beginning")
-            if align:
+            if probe is not None:  # already loaded (and aligned) to choose the mask mode
+                target = probe
+            elif align:
                 target = align_photo(image, R, face_index, out)
             else:
                 target = load_image(image)
@@ -154,11 +197,13 @@ def command(image, output, generator, space, segments, masks_path, refine_masks,
             cfg = ProjectionConfig(
                 method=method, segments=k, steps=steps, lambda_reg=lambda_reg, l2_weight=l2_weight, loss=loss,
                 lr=lr, mask_resolution=mask_resolution, seed=seed, snapshots=snapshots, feather=feather,
-                masks=("refine" if refine_masks else "fixed") if user_masks is not None else "auto",
-                init=str(init) if init else "auto")
+                masks=("refine" if refine_masks else "fixed") if user_masks is not None else (
+                    mode if mode in ("kmeans", "grid") and k > 1 else "auto"),
+                init=str(init) if init else "auto",
+                **({} if mask_smoothness is None else {"mask_smoothness": mask_smoothness}))
             sx = load_static_mask(static_mask, R) if static_mask else None
             if source is not None:
-                from ..segments.gs import auto_projector
+                from ..pipelines.auto import auto_projector
 
                 p = auto_projector(G, target, cfg, source=source, static_mask=sx, generator_name=str(gen_name))
             else:
@@ -170,7 +215,7 @@ def command(image, output, generator, space, segments, masks_path, refine_masks,
 
     cfg = p.config
     click.echo(f"projecting into {gen_name} ({cfg.method}, K = {p.num_segments}, {cfg.steps} steps, {dev})")
-    from ..segments.gs import FIG3_STEPS
+    from ..pipelines.auto import FIG3_STEPS
 
     fig3 = {s for s in FIG3_STEPS if s <= cfg.steps} | {cfg.steps}
     frames = []
@@ -184,6 +229,10 @@ def command(image, output, generator, space, segments, masks_path, refine_masks,
             if checkpoint_every > 0 and info.step % checkpoint_every == 0 and not p.done:
                 p.checkpoint().save(ck_path)
     result = p.result(with_metrics=True)
+    if pti_steps > 0:  # pivotal tuning around the K pivots (project/pti.py); its metrics go into metrics.json
+        run_pti(G, result, out, pti_steps, pti_lr, pti_target_lpips, pti_locality, pti_mode)
+    else:
+        drop_stale_delta(out)
     files = write_outputs(out, result, G, p.snapshots)
     if frames:
         from ..imageio import save_image

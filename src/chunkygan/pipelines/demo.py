@@ -19,8 +19,8 @@ import torch
 
 from ..fileio import atomic_write_text
 from ..imageio import make_grid, pil_to_tensor, save_image
-from .outputs import enlarge, write_outputs
-from .projector import ProjectionConfig, Projector, StepInfo
+from ..project.outputs import enlarge, write_outputs
+from ..project.projector import ProjectionConfig, Projector, StepInfo
 
 log = logging.getLogger(__name__)
 

@@ -33,6 +33,7 @@ import torch
 from ..device import keep_cpu_memory_mapped
 from ..imageio import fit_square
 from ..latents import dispersion, get_space
+from ..segments.fragmentation import fragmentation
 from ..segments.masks import SegmentMasks
 from ..segments.sources import FixedMasks, GeneratorMasks, LogitMasks, MaskSource, make_mask_source
 from ..composite.blend import compose as blend
@@ -70,6 +71,9 @@ class ProjectionConfig:
         mask_resolution: side of the free logit grid (None: a quarter of the image side, 4..64).
         mask_lr: Adam learning rate of the mask logits / segment latent.
         mask_temperature: softmax temperature over K.
+        mask_smoothness: weight of the smoothness prior on free mask logits (total variation of the soft
+            masks on the logit grid, :meth:`~chunkygan.segments.sources.LogitMasks.total_variation`); it
+            removes speckled, fragmented segments (docs/projector.md); 0 disables. Other sources ignore it.
         mask_sharpness: initial logit of a region's own segment (3: 87% own weight for K = 4; higher
             starts harder, lower lets segments move more).
         position_weight: k-means initialisation: weight of pixel position against colour.
@@ -104,6 +108,7 @@ class ProjectionConfig:
     mask_resolution: int | None = None
     mask_lr: float = 0.1
     mask_temperature: float = 1.0
+    mask_smoothness: float = 0.0
     mask_sharpness: float = 3.0
     position_weight: float = 1.0
     feather: float = 0.0
@@ -133,8 +138,8 @@ class ProjectionConfig:
             raise ValueError(f"steps must be at least 1, got {self.steps}")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"unknown schedule {self.schedule!r}; known: {', '.join(SCHEDULES)}")
-        if self.lambda_reg < 0 or self.l2_weight < 0 or self.lambda_prior < 0:
-            raise ValueError("lambda_reg, l2_weight and lambda_prior must be non-negative")
+        if self.lambda_reg < 0 or self.l2_weight < 0 or self.lambda_prior < 0 or self.mask_smoothness < 0:
+            raise ValueError("lambda_reg, l2_weight, lambda_prior and mask_smoothness must be non-negative")
 
     @property
     def code_lr(self) -> float:
@@ -356,6 +361,9 @@ class Projector:
         if cfg.lambda_prior > 0:
             terms["prior"] = self.space.prior(self.G, self.codes).sum()
             total = total + cfg.lambda_prior * terms["prior"]
+        if cfg.mask_smoothness > 0 and isinstance(self.source, LogitMasks) and self.source.trainable:
+            terms["mask_tv"] = self.source.total_variation()
+            total = total + cfg.mask_smoothness * terms["mask_tv"]
         return total, terms, out
 
     @property
@@ -435,6 +443,9 @@ class Projector:
             out = self.output()
             proj.metrics = {**measure(out, self.target), "seconds": round(self.seconds, 3), "steps": self.step_count,
                             "segments": self.num_segments, "method": cfg.method}
+            if self.num_segments > 1:  # connected regions per segment, boundary vs a disc (segments/fragmentation.py)
+                frag = fragmentation(proj.masks)
+                proj.metrics["fragmentation"] = {k: v for k, v in frag.items() if k != "per_segment"}
         return proj
 
     def checkpoint(self) -> Projection:

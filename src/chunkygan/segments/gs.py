@@ -12,9 +12,12 @@ align with facial parts and refine during the optimisation (Fig. 3).
   for it (``X^S`` is its trainable ``latent``; ``kind = "generator"``), describing its head.
 * :func:`auto_mask_source` — the source for a generator from a head file, or a default head trained
   on first use (cached per generator fingerprint).
-* :func:`auto_projector` — a :class:`~chunkygan.project.projector.Projector` with this source, ``X^S``
-  started at the same latent as the codes, and options to freeze the codes or ``X^S``.
-* :func:`edit_with_segments` — an edit that moves ``X^S`` along the same directions as the codes.
+* :func:`mask_source_for` — the source of a saved projection, ``X^S`` restored.
+* :func:`progression_strip` — the Fig. 3 picture (composites over colour-coded segment maps).
+
+The drivers that combine ``G^S`` with the projector and the editor (``auto_projector``,
+``edit_with_segments``, ``run_with_progression``) live above both, in :mod:`chunkygan.pipelines.auto`:
+this module never imports ``project/`` or ``edit/``.
 """
 from __future__ import annotations
 
@@ -131,36 +134,6 @@ def auto_mask_source(G, head_path: str | os.PathLike | None = None, train_if_mis
     return SegmentGeneratorMasks(sg, temperature=temperature)
 
 
-def auto_projector(G, target: torch.Tensor, config=None, *, source: SegmentGeneratorMasks | None = None,
-                   head_path=None, freeze_codes: bool = False, freeze_segments: bool = False, **kwargs):
-    """A Projector for fully automatic ChunkyGAN projection with ``G^S`` masks (Eq. 2).
-
-    K = the head's number of classes. The codes start as the projector decides (the mean latent; for Z
-    the best of seeded random codes, since z = 0 is a dead point of the DCGAN) and ``X^S`` starts at the
-    same latent (the first code). ``freeze_codes`` optimises only ``X^S``; ``freeze_segments`` only the codes.
-    ``kwargs``: :class:`~chunkygan.project.projector.Projector` arguments or config fields.
-    """
-    from ..project.projector import Projector, ProjectionConfig
-
-    src = source if source is not None else auto_mask_source(G, head_path)
-    space = src.segment_generator.space
-    cfg = config or ProjectionConfig(method=f"chunky-{space}", segments=src.num_segments)
-    if freeze_codes and freeze_segments:
-        raise ValueError("freezing both the codes and X^S leaves nothing to optimise")
-    kwargs.setdefault("segments", src.num_segments)
-    if freeze_segments:
-        kwargs["optimise_masks"] = False
-    p = Projector(G, target, cfg, masks=src, **kwargs)
-    if p.space.name == space:
-        with torch.no_grad():
-            src.latent.copy_(p.codes[:1].detach())
-    if freeze_codes:
-        p.codes.requires_grad_(False)
-    if not freeze_segments:
-        src.latent.requires_grad_(True)
-    return p
-
-
 def mask_source_for(G, projection, head_path: str | os.PathLike | None = None) -> SegmentGeneratorMasks:
     """Rebuild the G^S mask source of a saved projection (``mask_source == "generator"``), X^S restored.
 
@@ -180,40 +153,6 @@ def mask_source_for(G, projection, head_path: str | os.PathLike | None = None) -
                          "segments; pass the head it was made with")
     src.load_state({"latent": projection.mask_params["latent"]})
     return src.to(projection.codes.device)
-
-
-def edit_with_segments(G, projection, edits, source: SegmentGeneratorMasks | None = None, segments=None):
-    """Edit the codes and move ``X^S`` along the same directions (Sec. 4.2, geometric edits such as yaw).
-
-    Thin wrapper around :func:`chunkygan.edit.apply.edit_projection` with ``move_mask_latent=True``;
-    ``source``: the projection's mask source (default: :func:`mask_source_for`); X^S is taken from the projection.
-    """
-    from ..edit.apply import edit_projection
-
-    if source is None:
-        source = mask_source_for(G, projection)
-    if "latent" in projection.mask_params:
-        source.load_state({"latent": projection.mask_params["latent"]})
-    return edit_projection(G, projection, edits, segments=segments, mask_source=source, move_mask_latent=True)
-
-
-#: iterations shown in the paper's Fig. 3 progression (1-based; the last step is added)
-FIG3_STEPS = (1, 5, 9, 15, 23, 37)
-
-
-def run_with_progression(projector, marks=FIG3_STEPS, callback=None):
-    """Run the projector to the end, keeping the composite and the masks after the steps in ``marks``
-    (1-based) and after the last one. Returns ``(projection with metrics, frames)`` where frames is a list
-    of ``(step, image [1,3,R,R], masks [K,1,R,R])`` on the CPU; ``callback(info)`` after every step."""
-    want = {int(m) for m in marks if 0 < int(m) <= projector.config.steps} | {projector.config.steps}
-    frames = []
-    for info in projector:
-        if callback is not None:
-            callback(info)
-        if info.step in want:
-            with torch.no_grad():
-                frames.append((info.step, projector.output().cpu(), projector.masks().detach().cpu()))
-    return projector.result(with_metrics=True), frames
 
 
 def progression_strip(frames, target: torch.Tensor | None = None, min_size: int = 128) -> torch.Tensor:
@@ -239,5 +178,5 @@ def progression_strip(frames, target: torch.Tensor | None = None, min_size: int 
     return make_grid(tiles, nrow=len(imgs))
 
 
-__all__ = ["SegmentGenerator", "SegmentGeneratorMasks", "auto_mask_source", "auto_projector", "default_head_path",
-           "edit_with_segments", "mask_source_for", "run_with_progression", "AUTO_TEMPERATURE", "progression_strip", "FIG3_STEPS"]
+__all__ = ["SegmentGenerator", "SegmentGeneratorMasks", "auto_mask_source", "default_head_path", "mask_source_for",
+           "AUTO_TEMPERATURE", "progression_strip"]
