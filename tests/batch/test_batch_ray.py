@@ -1,0 +1,60 @@
+"""The batch on a local Ray cluster with two CPU workers (the `cluster` extra, installed by `make`)."""
+import os
+
+import pytest
+
+from chunkygan.batch import DONE, project_many, read_summary
+from chunkygan.project.io import Projection
+
+from batch_photos import make_photos
+
+if os.environ.get("CI"):
+    import ray  # installed by `make` (requirements/cluster.txt): never skipped in CI
+else:
+    ray = pytest.importorskip("ray", reason="needs the cluster extra: pip install -r requirements/cluster.txt")
+
+NAMES = [f"p{i}.png" for i in range(6)]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def local_ray():
+    """One local Ray with 2 CPUs for the module: project_many(ray_address="local") joins it."""
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+             runtime_env={"env_vars": {"OMP_NUM_THREADS": "1"}})
+    yield
+    ray.shutdown()
+
+
+def test_two_ray_workers_give_the_same_results_as_one_process(tmp_path, gen_path, config):
+    photos = make_photos(tmp_path / "in", NAMES[:4])
+    (tmp_path / "in" / "bad.png").write_text("not an image")
+    local = list(project_many([str(tmp_path / "in")], tmp_path / "local", config, generator=gen_path, device="cpu"))
+    on_ray = list(project_many([str(tmp_path / "in")], tmp_path / "ray", config, generator=gen_path,
+                               ray_address="local"))
+    assert len({r.worker for r in on_ray if r.worker}) == 2  # both actors took images
+    assert sorted(r.input.name for r in on_ray) == sorted(r.input.name for r in local)
+    rows_local, rows_ray = read_summary(tmp_path / "local"), read_summary(tmp_path / "ray")
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
+    assert strip(rows_ray) == strip(rows_local)  # bitwise-equal metrics: one torch thread per worker
+    assert rows_ray[0]["status"] == "failed" and "not an image format" in rows_ray[0]["error"]
+    for p in photos:
+        a, b = Projection.load(tmp_path / "local" / p.stem), Projection.load(tmp_path / "ray" / p.stem)
+        assert (a.codes == b.codes).all() and (a.masks == b.masks).all()
+    # a rerun on Ray skips everything finished
+    again = list(project_many([str(tmp_path / "in")], tmp_path / "ray", config, generator=gen_path, ray_address="local"))
+    assert sorted(r.status for r in again) == ["failed"] + ["skipped"] * 4
+
+
+def test_a_killed_worker_loses_only_its_image(tmp_path, gen_path, config):
+    make_photos(tmp_path / "in", NAMES)
+    seen, killed = [], []
+    for r in project_many([str(tmp_path / "in")], tmp_path / "out", config, generator=gen_path, ray_address="local"):
+        seen.append(r.input.name)
+        if not killed:  # the actor that just reported has already been handed its next image: kill it mid-way
+            ray.kill(ray.get_actor(r.worker), no_restart=True)
+            killed.append(r.worker)
+    assert sorted(seen) == sorted(NAMES) and len(seen) == len(NAMES)  # every image exactly once
+    rows = read_summary(tmp_path / "out")
+    assert [r["input"] for r in rows] == [str(tmp_path / "in" / n) for n in NAMES]
+    assert all(r["status"] == "ok" for r in rows)
+    assert all((tmp_path / "out" / n[:-4] / DONE).is_file() for n in NAMES)
