@@ -1,0 +1,190 @@
+"""Pivotal tuning per segment (project/pti.py) on a tiny random StyleGAN2: storage, refusal, early stop,
+locality, local edits, and the --pti / edit commands."""
+import json
+
+import pytest
+import torch
+from click.testing import CliRunner
+from PIL import Image
+
+from chunkygan.edit.apply import edit_projection
+from chunkygan.edit.directions import Direction
+from chunkygan.project.io import Projection
+from chunkygan.project.pti import (DELTA_FILE, DeltaMismatchError, PivotalTuner, PTIConfig, WeightDelta, attach,
+                                   load_tuned_projection, render_with, tune, tuned_composite, tuned_edited_composite)
+
+from tiny_generators import tiny_sg2
+
+R = 16
+
+
+@pytest.fixture(scope="module")
+def G():
+    return tiny_sg2()
+
+
+def _projection(G, K=2, seed=0) -> Projection:
+    """K random W+ pivots, hard left/right masks (zeros outside each segment), a target image; L2 loss."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        codes = G.mapping(torch.randn(K, G.z_dim, generator=g))
+        target = (G.synthesis(G.mapping(torch.randn(1, G.z_dim, generator=g))) * 0.8).clamp(-1, 1)
+    masks = torch.zeros(K, 1, R, R)
+    cols = torch.arange(R).view(1, R).expand(R, R)
+    for k in range(K):
+        masks[k, 0] = ((cols * K // R) == k).float()
+    return Projection(codes=codes, space="w+", masks=masks, target=target, generator="tiny-sg2",
+                      config={"loss": "l2", "loss_resolution": None, "l2_weight": 0.0, "noise_mode": "const"})
+
+
+@pytest.fixture(scope="module")
+def proj(G):
+    return _projection(G)
+
+
+FAST = dict(steps=4, lr=1e-2)
+
+
+@pytest.mark.parametrize("mode", ["shared", "per-segment"])
+def test_save_load_round_trip_is_bit_identical(G, proj, mode, tmp_path):
+    before = {k: v.clone() for k, v in G.state_dict().items()}
+    delta = tune(G, proj, mode=mode, **FAST)
+    assert all(torch.equal(before[k], v) for k, v in G.state_dict().items()), "the base generator must not change"
+    assert delta.num_deltas == (1 if mode == "shared" else 2)
+    assert delta.meta["metrics"]["dtype"] == "float16"
+    assert all(t.dtype == torch.float16 for d in delta.tensors for t in d.values())
+    img = tuned_composite(G, proj, delta)
+    assert not torch.equal(img, proj.composite(G)), "tuning must change the reconstruction"
+    delta.save(tmp_path / DELTA_FILE)
+    loaded = WeightDelta.load(tmp_path / DELTA_FILE, G, proj.num_segments)
+    assert torch.equal(tuned_composite(G, proj, loaded), img)
+    # float32 storage (when float16 would move a pixel by more than the tolerance) round-trips exactly too
+    d32 = tune(G, proj, mode=mode, fp16_tolerance=0.0, **FAST)
+    assert d32.meta["metrics"]["dtype"] == "float32"
+    d32.save(tmp_path / "d32.safetensors")
+    assert torch.equal(tuned_composite(G, proj, WeightDelta.load(tmp_path / "d32.safetensors", G)),
+                       tuned_composite(G, proj, d32))
+
+
+def test_tuning_lowers_the_reconstruction_loss(G, proj):
+    delta = tune(G, proj, steps=15, lr=1e-2)
+    target = proj.target
+    mse = lambda img: float((img - target).pow(2).mean())  # noqa: E731
+    assert mse(tuned_composite(G, proj, delta)) < 0.9 * mse(proj.composite(G))
+
+
+def test_delta_is_refused_for_another_generator(G, proj, tmp_path):
+    delta = tune(G, proj, steps=1, lr=1e-3)
+    delta.save(tmp_path / DELTA_FILE)
+    other = tiny_sg2(seed=5)
+    with pytest.raises(DeltaMismatchError) as e:
+        WeightDelta.load(tmp_path / DELTA_FILE, other)
+    msg = str(e.value)
+    assert delta.fingerprint in msg and "tiny-sg2" in msg and "weights" in msg
+    from chunkygan.project.pti import generator_fingerprint
+
+    assert generator_fingerprint(other) in msg
+    per = tune(G, proj, steps=1, lr=1e-3, mode="per-segment")
+    with pytest.raises(DeltaMismatchError, match="2 per-segment deltas"):
+        per.check(G, num_segments=3)
+
+
+def test_early_stop_at_the_target(G, proj):
+    free = PivotalTuner(G, proj, PTIConfig(steps=12, lr=1e-2, target_lpips=0.0))  # a target makes it measure
+    trace = [info.lpips for info in free]
+    assert free.step_count == 12 and not free.stopped_early
+    target = trace[5]
+    assert target < trace[0]
+    stopped = PivotalTuner(G, proj, PTIConfig(steps=12, lr=1e-2, target_lpips=target))
+    infos = list(stopped)
+    assert stopped.stopped_early and stopped.step_count < 12
+    assert infos[-1].lpips <= target and all(i.lpips > target for i in infos[:-1])
+    assert stopped.result().meta["metrics"]["stopped_early"] is True
+
+
+def test_locality_term_lowers_the_change_away_from_the_pivots(G, proj):
+    g = torch.Generator().manual_seed(123)
+    with torch.no_grad():
+        away = G.mapping(torch.randn(8, G.z_dim, generator=g))
+        ref = G.synthesis(away, noise_mode="const")
+
+    def change(locality):
+        d = tune(G, proj, steps=10, lr=1e-2, locality=locality, locality_samples=2, fp16_tolerance=1.0)
+        with torch.no_grad():
+            return float((render_with(G, d.tensors[0], away, "w+") - ref).abs().mean())
+
+    free, local = change(0.0), change(5.0)
+    assert local < 0.8 * free, (local, free)
+
+
+@pytest.mark.parametrize("mode", ["shared", "per-segment"])
+def test_local_edit_of_a_tuned_projection_leaves_other_pixels_unchanged(G, proj, mode):
+    delta = tune(G, proj, mode=mode, **FAST)
+    direction = Direction(name="d", space="w", vector=torch.randn(G.w_dim, generator=torch.Generator().manual_seed(3)),
+                          generator="tiny-sg2")
+    edited = edit_projection(G, proj, [(direction, 3.0)], segments=[0])
+    before, after = tuned_composite(G, proj, delta), tuned_edited_composite(G, proj, edited, delta)
+    outside = (proj.masks[0:1] == 0).expand_as(after)
+    assert torch.equal(after[outside], before[outside])
+    assert not torch.equal(after, before)
+
+
+def test_per_segment_deltas_are_separate(G, proj):
+    delta = tune(G, proj, mode="per-segment", **FAST)
+    name = next(iter(delta.tensors[0]))
+    assert not torch.equal(delta.tensors[0][name], delta.tensors[1][name])
+
+
+def test_stale_or_missing_delta_is_refused(G, proj, tmp_path):
+    delta = tune(G, proj, steps=1, lr=1e-3)
+    attach(proj, delta)
+    proj.save(tmp_path / "projection.safetensors")
+    with pytest.raises(DeltaMismatchError, match="missing"):
+        load_tuned_projection(tmp_path, G)
+    delta.save(tmp_path / DELTA_FILE)
+    p2, d2 = load_tuned_projection(tmp_path / "projection.safetensors", G)
+    assert torch.equal(tuned_composite(G, p2, d2), tuned_composite(G, proj, delta))
+    other = _projection(G, seed=1)
+    other.save(tmp_path / "projection.safetensors")
+    with pytest.raises(DeltaMismatchError, match="other pivot codes"):
+        load_tuned_projection(tmp_path, G)
+
+
+# --- commands ---------------------------------------------------------------------------------------------
+
+def test_project_pti_then_edit_the_tuned_projection(G, tmp_path):
+    from chunkygan.cli import main
+    from chunkygan.edit.directions import DirectionBank
+    from chunkygan.generators.checkpoints import save_generator
+
+    gen, _ = save_generator(tiny_sg2(), tmp_path / "tiny.safetensors")
+    photo = tmp_path / "photo.png"
+    Image.fromarray((torch.rand(R, R, 3, generator=torch.Generator().manual_seed(0)) * 255).byte().numpy()).save(photo)
+    out = tmp_path / "out"
+    run = lambda args: CliRunner().invoke(main, args, catch_exceptions=False)  # noqa: E731
+    r = run(["project", str(photo), "-o", str(out), "--generator", str(gen), "--segments", "2", "--steps", "2",
+             "--loss", "l2", "--snapshots", "0", "--device", "cpu", "--pti", "3", "--pti-lr", "1e-2",
+             "--pti-mode", "per-segment"])
+    assert r.exit_code == 0, r.output
+    assert (out / DELTA_FILE).is_file() and (out / "reconstruction_pti.png").is_file()
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["pti"]["steps"] == 3 and m["pti"]["lpips"] <= m["pti"]["lpips_before"] + 0.05
+    proj, delta = load_tuned_projection(out, G)
+    assert delta.mode == "per-segment"
+    # edit: render with the tuned weights; the edited projection keeps its delta
+    from chunkygan.generators import load_generator
+
+    Gf = load_generator(str(gen))
+    bank = DirectionBank.for_generator(Gf, [Direction(name="d", space="w", vector=torch.ones(G.w_dim),
+                                                      generator=Gf.name)])
+    bank.save(tmp_path / "bank.safetensors")
+    r = run(["edit", str(out), "--direction", "d=1", "--segments", "0", "--bank", str(tmp_path / "bank.safetensors"),
+             "-o", str(tmp_path / "ed"), "--device", "cpu"])
+    assert r.exit_code == 0, r.output
+    assert "tuned projection" in r.output
+    ed, ed_delta = load_tuned_projection(tmp_path / "ed", G)
+    assert ed_delta is not None
+    # a new projection without --pti into the same folder drops the old delta
+    r = run(["project", str(photo), "-o", str(out), "--generator", str(gen), "--segments", "2", "--steps", "1",
+             "--loss", "l2", "--snapshots", "0", "--device", "cpu"])
+    assert r.exit_code == 0 and not (out / DELTA_FILE).exists()
