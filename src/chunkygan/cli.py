@@ -30,6 +30,7 @@ COMMANDS = {
     "edit": "edit",
     "directions": "directions",
     "segments": "segments",
+    "eval": "eval",
     "editor": "editor",
 }
 

@@ -69,7 +69,8 @@ def row_path(out_dir: Path, spec: MethodSpec, name: str) -> Path:
 def run_fidelity(inputs: list[Path], out_dir: str | os.PathLike, methods: list[MethodSpec], base_config, *, G,
                  generator_name: str, metrics: Metrics | None = None, resume: bool = True,
                  mask_source_factory: Callable | None = None, ray_address: str | None = None,
-                 on_pair: Callable[[dict, str], None] | None = None, on_step: Callable | None = None) -> FidelityRun:
+                 on_pair: Callable[[dict, str], None] | None = None, on_step: Callable | None = None,
+                 batch_size: int = 1) -> FidelityRun:
     """Project and score every (image, method) pair, then write ``results.jsonl`` and the reports.
 
     Args:
@@ -104,7 +105,7 @@ def run_fidelity(inputs: list[Path], out_dir: str | os.PathLike, methods: list[M
         # all inputs go to the runner (it names folders from the whole list and skips finished ones itself)
         for inp, folder, status in project_inputs(
                 inputs, out / "projections" / spec.slug, cfg, G=G, generator_name=generator_name, resume=resume,
-                mask_source_factory=factory, ray_address=ray_address, on_step=on_step):
+                mask_source_factory=factory, ray_address=ray_address, on_step=on_step, batch_size=batch_size):
             name = name_of[Path(inp).resolve()]
             if name in have:
                 continue
@@ -114,6 +115,7 @@ def run_fidelity(inputs: list[Path], out_dir: str | os.PathLike, methods: list[M
                     on_pair({"method": spec.spec, "image": name}, status)
                 continue
             row = _row(spec, cfg, name, inp, folder, out, score_pair(folder, metrics), str(generator_name))
+            row["lpips_net"] = metrics.lpips_net
             atomic_write_text(row_path(out, spec, name), json.dumps(row, sort_keys=True) + "\n")
             run.projected += status == "ok"
             run.reused += status == "skipped"

@@ -153,5 +153,145 @@ def write_fidelity_reports(out_dir: Path, rows: list[dict], methods: list[Method
     return files
 
 
-__all__ = ["write_fidelity_reports", "fidelity_table", "fidelity_markdown", "fidelity_csv", "win_counts",
+# --- Table 2 -------------------------------------------------------------------------------------------
+
+def editing_table(run, methods: list[MethodSpec], directions: list[str]) -> list[dict]:
+    """One dict per method: for each direction the calibrated strength and ``Summary`` of (a) and (b)."""
+    edits = [r for r in run.rows if r.get("kind") == "edit"]
+    table = []
+    for spec in methods:
+        entry = {"method": spec.spec, "name": spec.paper_name}
+        for d in directions:
+            mine = [r for r in edits if r["method"] == spec.spec and r["direction"] == d]
+            cal = run.calibrations.get(d)
+            entry[d] = {
+                "strength": None if cal is None else cal.strengths.get(spec.spec),
+                "a": summarise(r.get("identity_projected") for r in mine) if mine else None,
+                "b": summarise(r.get("identity_original") for r in mine) if mine else None,
+            }
+        table.append(entry)
+    return table
+
+
+def editing_markdown(run, table: list[dict], directions: list[str], digits: int = 3) -> str:
+    head = " | ".join(f"(a) {d}" for d in directions) + " | " + " | ".join(f"(b) {d}" for d in directions)
+    lines = [f"| method | paper row | {head} |", "|---|---|" + "---|" * (2 * len(directions))]
+
+    def cell(c):
+        return "—" if c is None else c.format(digits)
+
+    for e in table:
+        a = [cell(e[d]["a"]) for d in directions]
+        b = [cell(e[d]["b"]) for d in directions]
+        lines.append(f"| `{e['method']}` | {e['name']} | " + " | ".join(a + b) + " |")
+    lines += ["", "Identity distance (1 − cos of ArcFace descriptors, mean ± std over the images) between the projected "
+              "and the edited image (a) and between the original photo and the edited image (b), after a global edit "
+              "whose strength is calibrated per method so that the direction's labeller changes by the same amount "
+              "(Sec. 4.2). Lower is better.", "",
+              "| method | " + " | ".join(f"strength {d}" for d in directions) + " |", "|---|" + "---|" * len(directions)]
+    for e in table:
+        vals = ["—" if e[d]["strength"] is None else f"{e[d]['strength']:.3f}" for d in directions]
+        lines.append(f"| `{e['method']}` | " + " | ".join(vals) + " |")
+    notes = []
+    for d in directions:
+        if d in run.skipped_directions:
+            notes.append(f"* **{d}** is empty: {run.skipped_directions[d]}")
+        cal = run.calibrations.get(d)
+        if cal is not None:
+            if cal.effect is not None:
+                notes.append(f"* **{d}**: target effect {cal.effect:+.4f} labeller units (the rate of `{cal.reference}` "
+                             "at its reference strength); rates per unit strength: "
+                             + ", ".join(f"`{m}` {'n/a' if r is None else f'{r:+.4f}'}" for m, r in cal.rates.items()))
+            for m, note in cal.notes.items():
+                notes.append(f"  * `{m}`: {note}")
+    if notes:
+        lines += [""] + notes
+    return "\n".join(lines) + "\n"
+
+
+def editing_csv(table: list[dict], directions: list[str]) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    cols = ["method", "paper_row"]
+    for d in directions:
+        cols += [f"{d}_strength", f"{d}_a_mean", f"{d}_a_std", f"{d}_b_mean", f"{d}_b_std", f"{d}_unscored"]
+    w.writerow(cols)
+    for e in table:
+        row = [e["method"], e["name"]]
+        for d in directions:
+            c = e[d]
+            a, b = c["a"], c["b"]
+            row += ["" if c["strength"] is None else f"{c['strength']:.6f}",
+                    _num(a.mean) if a else "", _num(a.std) if a else "", _num(b.mean) if b else "",
+                    _num(b.std) if b else "", (a.failed + b.failed) if a and b else ""]
+        w.writerow(row)
+    return buf.getvalue()
+
+
+def calibration_plot(path: Path, run, methods: list[MethodSpec]) -> Path | None:
+    """Mean labeller score against edit strength per method, with the fitted rate and the calibrated strength."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    dirs = list(run.calibrations)
+    if not dirs:
+        return None
+    fig, axes = plt.subplots(1, len(dirs), figsize=(4.2 * len(dirs), 3.6), dpi=120, squeeze=False)
+    sweeps = [r for r in run.rows if r.get("kind") == "sweep"]
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for ax, d in zip(axes[0], dirs):
+        cal = run.calibrations[d]
+        for k, spec in enumerate(methods):
+            mine = [r for r in sweeps if r["direction"] == d and r["method"] == spec.spec]
+            if not mine:
+                continue
+            xs = mine[0]["strengths"]
+            means = []
+            for j in range(len(xs)):
+                v = [r["scores"][j] for r in mine if r["scores"][j] is not None]
+                means.append(sum(v) / len(v) if v else float("nan"))
+            c = colours[k % len(colours)]
+            ax.plot(xs, means, "o", color=c, ms=4)
+            rate = cal.rates.get(spec.spec)
+            ok = [(x, m) for x, m in zip(xs, means) if not math.isnan(m)]
+            if rate is not None and ok:
+                x0 = sum(x for x, _ in ok) / len(ok)
+                y0 = sum(m for _, m in ok) / len(ok)
+                ax.plot([xs[0], xs[-1]], [y0 + rate * (xs[0] - x0), y0 + rate * (xs[-1] - x0)], "-", color=c, lw=1,
+                        label=f"{spec.spec}: {rate:+.3f}/unit")
+                s = cal.strengths.get(spec.spec)
+                if s is not None:
+                    ax.axvline(s, color=c, ls=":", lw=1)
+        ax.set_title(f"{d}: labeller score vs edit strength")
+        ax.set_xlabel("edit strength (dotted: calibrated)")
+        ax.set_ylabel(f"{d} score (mean over images)")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+    return path
+
+
+def write_editing_reports(out_dir: Path, run, methods: list[MethodSpec], directions: list[str]) -> dict[str, Path]:
+    """``editing/results.jsonl``, ``table2.md``, ``table2.csv``, ``calibration.json`` and ``calibration.png``."""
+    out = Path(out_dir)
+    run.table = editing_table(run, methods, directions)
+    files = {"results": write_jsonl(out / "editing" / "results.jsonl", run.rows)}
+    atomic_write_text(out / "table2.md", editing_markdown(run, run.table, directions))
+    atomic_write_text(out / "table2.csv", editing_csv(run.table, directions))
+    cal = {d: {"effect": c.effect, "reference": c.reference, "rates": c.rates, "strengths": c.strengths, "notes": c.notes}
+           for d, c in run.calibrations.items()}
+    cal["_skipped"] = run.skipped_directions
+    atomic_write_text(out / "calibration.json", json.dumps(cal, indent=2, sort_keys=True) + "\n")
+    files.update(table2_md=out / "table2.md", table2_csv=out / "table2.csv", calibration=out / "calibration.json")
+    plot = calibration_plot(out / "calibration.png", run, methods)
+    if plot is not None:
+        files["calibration_plot"] = plot
+    return files
+
+
+__all__ = ["write_fidelity_reports", "write_editing_reports", "fidelity_table", "fidelity_markdown", "fidelity_csv", "win_counts",
            "scatter_plots", "write_jsonl"]

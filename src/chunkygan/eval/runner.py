@@ -26,7 +26,7 @@ def _batch_runner():
 
 def project_inputs(inputs: list[Path], out_dir: str | os.PathLike, config, *, G, generator_name: str,
                    resume: bool = True, ray_address: str | None = None, mask_source_factory: Callable | None = None,
-                   on_step: Callable | None = None) -> Iterator[tuple[Path, Path, str]]:
+                   on_step: Callable | None = None, batch_size: int = 1) -> Iterator[tuple[Path, Path, str]]:
     """Project every input with ``config`` into ``out_dir/<name>/``; yields ``(input, folder, status)``.
 
     ``status`` is ``ok`` (projected now), ``skipped`` (finished earlier with the same settings) or
@@ -35,7 +35,12 @@ def project_inputs(inputs: list[Path], out_dir: str | os.PathLike, config, *, G,
     """
     runner = _batch_runner() if mask_source_factory is None else None
     if runner is not None:
-        for r in runner(inputs, out_dir, config, generator=G, resume=resume, ray_address=ray_address):
+        callback = None if on_step is None else (lambda paths, infos: [on_step(i) for i in infos])
+        device = str(next(G.parameters()).device) if any(True for _ in G.parameters()) else "cpu"
+        # Ray workers load the generator themselves (by name or path); in process the loaded module is reused
+        gen = str(generator_name) if ray_address is not None else G
+        for r in runner(inputs, out_dir, config, generator=gen, device=device, resume=resume, ray_address=ray_address,
+                        batch_size=batch_size, callback=callback):
             status = r.status if r.ok else f"failed: {r.error}"
             yield Path(r.input), Path(r.output), status
         return
