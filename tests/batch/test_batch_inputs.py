@@ -45,3 +45,12 @@ def test_output_names_are_stable_and_collision_free(tmp_path):
     assert names[0].startswith("face-") and names[1].startswith("Face-") and len({n.lower() for n in names}) == 3
     assert output_names(list(reversed(paths))) == list(reversed(names))  # independent of the order
     assert output_names([paths[0]]) == ["face"]
+
+
+def test_finished_inputs_keep_their_folders(tmp_path):
+    a, b = tmp_path / "x" / "face.png", tmp_path / "y" / "face.png"
+    first = output_names([a, b])  # both hashed
+    existing = {str(a.resolve()): first[0], str(b.resolve()): first[1]}
+    assert output_names([a], existing) == [first[0]]  # a later run with fewer inputs finds the same folder
+    # a new input never takes a folder an earlier run finished for another input
+    assert output_names([tmp_path / "z" / "face.png"], {str(a.resolve()): "face"})[0].startswith("face-")

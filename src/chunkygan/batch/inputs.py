@@ -111,22 +111,28 @@ def _safe_stem(p: Path) -> str:
     return s[:80]
 
 
-def output_names(paths) -> list[str]:
+def output_names(paths, existing: dict[str, str] | None = None) -> list[str]:
     """A folder name per input: its file stem (characters outside ``[A-Za-z0-9._-]`` become ``_``).
 
     Stems that collide (case-insensitively, e.g. ``a/x.png`` and ``b/X.jpg``) all get ``-`` plus 8 hex
     digits of the SHA-1 of the resolved path, so names are collision-free and do not depend on the
-    order of the inputs.
+    order of the inputs. ``existing`` (resolved input path -> folder name, from an earlier run) keeps
+    those inputs' folders and keeps other inputs out of them.
     """
+    existing = existing or {}
+    resolved = [str(Path(p).resolve()) for p in paths]
     stems = [_safe_stem(Path(p)) for p in paths]
     counts: dict[str, int] = {}
     for s in stems:
         counts[s.casefold()] = counts.get(s.casefold(), 0) + 1
+    owners = {name.casefold(): r for r, name in existing.items()}
     names = []
-    for p, s in zip(paths, stems):
-        if counts[s.casefold()] > 1:
-            h = hashlib.sha1(str(Path(p).resolve()).encode("utf-8")).hexdigest()[:8]
-            s = f"{s}-{h}"
+    for r, s in zip(resolved, stems):
+        if r in existing:
+            names.append(existing[r])
+            continue
+        if counts[s.casefold()] > 1 or owners.get(s.casefold(), r) != r:
+            s = f"{s}-{hashlib.sha1(r.encode('utf-8')).hexdigest()[:8]}"
         names.append(s)
     return names
 

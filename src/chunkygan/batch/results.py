@@ -85,6 +85,23 @@ def read_done(folder: str | os.PathLike, input_path: str | os.PathLike, fp: str)
     return dict(info.get("metrics", {}))
 
 
+def finished_folders(out_dir: str | os.PathLike) -> dict[str, str]:
+    """Resolved input path -> folder name, from the ``done.json`` files directly inside ``out_dir``."""
+    found = {}
+    try:
+        entries = sorted(os.scandir(out_dir), key=lambda e: e.name)
+    except (FileNotFoundError, NotADirectoryError):
+        return found
+    for entry in entries:
+        try:
+            info = json.loads((Path(entry.path) / DONE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(info, dict) and isinstance(info.get("input"), str):
+            found.setdefault(info["input"], entry.name)
+    return found
+
+
 def summary_rows(results, root: str | os.PathLike | None = None) -> list[dict]:
     """Summary rows in input order (``ImageResult.index``)."""
     return [r.row(root) for r in sorted(results, key=lambda r: r.index)]
@@ -122,5 +139,5 @@ def read_summary(out_dir: str | os.PathLike) -> list[dict]:
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
-__all__ = ["ImageResult", "write_summary", "read_summary", "summary_rows", "write_done", "read_done", "fingerprint",
+__all__ = ["ImageResult", "write_summary", "read_summary", "summary_rows", "write_done", "read_done", "fingerprint", "finished_folders",
            "DONE", "SUMMARY_JSONL", "SUMMARY_CSV"]

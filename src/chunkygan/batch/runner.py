@@ -16,7 +16,7 @@ from typing import Callable, Iterator
 import torch
 
 from .inputs import list_inputs, output_names
-from .results import ImageResult, fingerprint, read_done, write_done, write_summary
+from .results import DONE, ImageResult, finished_folders, fingerprint, read_done, write_done, write_summary
 
 log = logging.getLogger(__name__)
 
@@ -116,8 +116,10 @@ def _run_group(ready, G, job: BatchJob, callback, worker) -> Iterator[ImageResul
 
 def _finish(it: WorkItem, p, G, job: BatchJob, worker) -> ImageResult:
     """Write the outputs, then ``done.json`` last (atomically)."""
+    from ..fileio import remove_owned
     from ..project.outputs import write_outputs
 
+    remove_owned(it.folder / DONE)  # an earlier run's marker must not vouch for files being replaced
     result = p.result(with_metrics=True)
     write_outputs(it.folder, result, G, p.snapshots)
     metrics = dict(result.metrics)
@@ -129,19 +131,21 @@ def _failed(it: WorkItem, e: BaseException, worker) -> ImageResult:
     msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
     if not isinstance(e, (ValueError, OSError)):
         msg = f"{type(e).__name__}: {msg}"
-    log.warning("%s failed: %s", it.path, msg, exc_info=not isinstance(e, (ValueError, OSError)))
+    log.info("%s failed: %s", it.path, msg, exc_info=not isinstance(e, (ValueError, OSError)))
     return ImageResult(it.path, it.folder, "failed", msg, {}, it.index, worker)
 
 
 def plan(inputs, out_dir: str | os.PathLike, *, recursive: bool = False) -> list[WorkItem]:
     """The work items of a batch: inputs expanded (:func:`~chunkygan.batch.inputs.list_inputs`) and an
-    output folder ``out_dir/<name>`` each (:func:`~chunkygan.batch.inputs.output_names`)."""
+    output folder ``out_dir/<name>`` each (:func:`~chunkygan.batch.inputs.output_names`; an input that an
+    earlier run finished keeps that run's folder, whatever else this run's inputs are)."""
     out = Path(out_dir)
     paths = list_inputs(inputs, recursive=recursive, exclude=out)
-    return [WorkItem(i, p, out / name) for i, (p, name) in enumerate(zip(paths, output_names(paths)))]
+    return [WorkItem(i, p, out / name) for i, (p, name) in enumerate(zip(paths, output_names(paths, finished_folders(out))))]
 
 
-def project_many(inputs, out_dir: str | os.PathLike, config=None, *, generator=None, device="auto",
+def project_many(inputs, out_dir: str | os.PathLike, config=None, *, generator=None, generator_name: str | None = None,
+                 device="auto",
                  batch_size: int = 1, ray_address: str | None = None, workers: int | None = None,
                  resume: bool = True, callback: Callable | None = None, static_mask: torch.Tensor | None = None,
                  recursive: bool = False, summary: bool = True) -> Iterator[ImageResult]:
@@ -154,6 +158,7 @@ def project_many(inputs, out_dir: str | os.PathLike, config=None, *, generator=N
             plus ``results.jsonl`` / ``results.csv`` at the end.
         config: :class:`~chunkygan.project.projector.ProjectionConfig` used for every image (default: its defaults).
         generator: name, checkpoint path or module (default: the default generator); loaded once per process.
+        generator_name: the name recorded in the results (default: the name or path, or the module's ``name``).
         device: ``auto``, ``cpu`` or ``cuda[:N]`` for the in-process run (Ray workers use their GPU when
             the cluster has GPUs, else the CPU).
         batch_size: images per generator call in this process (B·K codes per call; see :mod:`.batched`).
@@ -176,7 +181,7 @@ def project_many(inputs, out_dir: str | os.PathLike, config=None, *, generator=N
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     items = plan(inputs, out_dir, recursive=recursive)
-    label = generator_label(generator)
+    label = generator_name or generator_label(generator)
     job = BatchJob(cfg, label, fingerprint(cfg.to_dict(), label), static_mask)
     results: list[ImageResult] = []
     pending = []

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from ._common import device_option, get_device
+from ._batch import batch_config, batch_options, is_batch, refuse_single_image_options, run_batch
 from ._pti import drop_stale_delta, pti_options, run_pti
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,7 @@ def paste_into_photo(img, alignment_json: Path, dest: Path) -> Path | None:
 
 
 @click.command("project")
-@click.argument("image", type=click.Path(dir_okay=False))
+@click.argument("image", nargs=-1, required=True)
 @click.option("-o", "--output", required=True, type=click.Path(file_okay=False), help="Output folder.")
 @click.option("--generator", default=None, help="Generator name or checkpoint path (default: the default generator).")
 @click.option("--space", default="auto", show_default=True,
@@ -97,17 +98,23 @@ def paste_into_photo(img, alignment_json: Path, dest: Path) -> Path | None:
                    "reconstruction back into the photo (photo_reconstruction.png).")
 @click.option("--face", "face_index", type=int, default=None, help="With --align: which face (0 = largest).")
 @pti_options
+@batch_options
 @device_option
 def command(image, output, generator, space, segments, masks_path, refine_masks, feather, static_mask, steps,
             lambda_reg, l2_weight, loss, lr, mask_resolution, init, resume, checkpoint_every, snapshots, seed,
             auto, segment_head, mask_smoothness, align, face_index, device, pti_steps=0, pti_lr=3e-4,
-            pti_target_lpips=None, pti_locality=0.0, pti_mode="shared") -> None:
+            pti_target_lpips=None, pti_locality=0.0, pti_mode="shared", batch_size=1, ray_address=None,
+            recursive=False) -> None:
     """Project IMAGE into a generator with K latent codes blended by soft masks (ChunkyGAN, Eq. 1-3).
 
     Writes OUT/projection.safetensors, reconstruction.png, segments.png, segment_XX.png, comparison.png,
     progression.png and metrics.json; with --auto also progression_segments.png (Fig. 3: composites over
     colour-coded segment maps at iterations 1, 5, 9, 15, 23, 37 and the last). Any image size or mode is accepted; it is centre-cropped to a
     square and resized to the generator resolution (align faces first with `chunkygan align`).
+
+    Many images (several IMAGEs, a folder, a glob or a list file @list.txt): OUT/<image>/ per image with the
+    same files plus done.json, finished images skipped on a rerun, OUT/results.jsonl and results.csv;
+    --batch-size B optimises B images per generator call, --ray spreads them over Ray workers (docs/batch.md).
     """
     import torch  # (heavy imports only when the command runs)
 
@@ -124,6 +131,16 @@ def command(image, output, generator, space, segments, masks_path, refine_masks,
     R = G.resolution
     out = Path(output)
     ck_path = out / CHECKPOINT
+    if is_batch(image, batch_size, ray_address):  # many inputs: OUT/<name>/ per image (commands/_batch.py)
+        refuse_single_image_options(**{"--align": align, "--init": init, "--auto": auto or segment_head,
+                                       "--refine-masks": refine_masks, "--pti": pti_steps})
+        cfg = batch_config(G, space=space, segments=segments, masks=masks_path, steps=steps, lambda_reg=lambda_reg,
+                           l2_weight=l2_weight, loss=loss, lr=lr, mask_resolution=mask_resolution, seed=seed,
+                           snapshots=snapshots, mask_smoothness=mask_smoothness)
+        sx = load_static_mask(static_mask, R) if static_mask else None
+        return run_batch(image, out, G, str(gen_name), cfg, device=dev if ray_address is None else device,
+                         batch_size=batch_size, ray_address=ray_address, recursive=recursive, static_mask=sx)
+    image = image[0]
     source = None
     from ..pipelines.auto import MASK_MODES, choose_masks
 
