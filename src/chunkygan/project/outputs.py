@@ -11,17 +11,23 @@
 ``metrics.json``            ``lpips``, ``l2``, ``seconds``, ``steps``, ... (written last: its presence
                             means the folder is complete)
 =========================== =====================================================================
+
+Reusing a folder: :func:`begin_outputs` first removes ``metrics.json`` (the folder is marked incomplete
+while files change), and :func:`finish_outputs` removes the files of this table that an earlier run left
+and this one did not write (e.g. ``segment_03.png`` of a K = 4 run beside a K = 2 run), then writes
+``metrics.json``. Only regular files with these names are ever removed; anything else in the folder stays.
 """
 from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from ..fileio import atomic_write_text
+from ..fileio import atomic_write_text, remove_owned
 from ..imageio import make_grid, save_image
 from ..segments.masks import SegmentMasks
 from .io import Projection
@@ -36,11 +42,41 @@ def enlarge(img: torch.Tensor, min_size: int = MIN_TILE) -> torch.Tensor:
     return img if f == 1 else F.interpolate(img, scale_factor=f, mode="nearest")
 
 
-def write_outputs(folder: str | os.PathLike, proj: Projection, G,
-                  snapshots: list[tuple[int, torch.Tensor]] | None = None) -> dict[str, Path]:
-    """Write all result files for ``proj`` (rendered with ``G``) into ``folder``; returns name -> path."""
+#: the result files a projection folder may hold (see the table above); only these are ever removed as stale
+RESULT_FILES = re.compile(r"(projection\.safetensors|target\.png|reconstruction\.png|segments\.png|segment_\d{2,}\.png"
+                          r"|comparison\.png|progression\.png|progression_segments\.png|photo_reconstruction\.png"
+                          r"|metrics\.json)")
+#: the completion marker, written last and only when every other file was written
+MARKER = "metrics.json"
+
+
+def begin_outputs(folder: str | os.PathLike) -> Path:
+    """Create ``folder`` and remove its completion marker (an earlier run's results are now in flux)."""
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
+    remove_owned(out / MARKER)
+    return out
+
+
+def finish_outputs(folder: str | os.PathLike, files: dict[str, Path], metrics: dict) -> Path:
+    """Remove stale result files (names in :data:`RESULT_FILES` not in ``files``), then write ``metrics.json``."""
+    out = Path(folder)
+    keep = {Path(p).name for p in files.values() if p is not None}
+    for entry in os.scandir(out):
+        if entry.name not in keep and entry.name != MARKER and RESULT_FILES.fullmatch(entry.name):
+            remove_owned(entry.path)
+    atomic_write_text(out / MARKER, json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+    return out / MARKER
+
+
+def write_outputs(folder: str | os.PathLike, proj: Projection, G,
+                  snapshots: list[tuple[int, torch.Tensor]] | None = None, complete: bool = True) -> dict[str, Path]:
+    """Write all result files for ``proj`` (rendered with ``G``) into ``folder``; returns name -> path.
+
+    ``complete=False`` leaves the folder marked incomplete (no ``metrics.json``): the caller writes more
+    files and then calls :func:`finish_outputs` itself.
+    """
+    out = begin_outputs(folder)
     files: dict[str, Path] = {}
     files["projection"] = proj.save(out / "projection.safetensors")
     with torch.no_grad():
@@ -59,10 +95,9 @@ def write_outputs(folder: str | os.PathLike, proj: Projection, G,
     if snapshots:
         strip = torch.cat([s.float().cpu() for _, s in snapshots] + [recon])
         files["progression"] = save_image(make_grid(enlarge(strip, 128), nrow=strip.shape[0]), out / "progression.png")
-    metrics = dict(proj.metrics)
-    atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2, sort_keys=True) + "\n")
-    files["metrics"] = out / "metrics.json"
+    if complete:
+        files["metrics"] = finish_outputs(out, files, dict(proj.metrics))
     return files
 
 
-__all__ = ["write_outputs", "enlarge", "MIN_TILE"]
+__all__ = ["write_outputs", "begin_outputs", "finish_outputs", "enlarge", "MIN_TILE", "RESULT_FILES", "MARKER"]
