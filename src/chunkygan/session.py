@@ -19,7 +19,7 @@ import logging
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -52,6 +52,8 @@ class Layer:
     blend: str = "alpha"  # or "poisson"
     name: str = ""
     visible: bool = True  # a hidden layer is kept but not rendered
+    #: pivotal tuning of this layer (:meth:`EditSession.tune_region`): ``{param name: Δ}``, rendered as θ + Δ
+    delta: dict | None = field(default=None, compare=False)
 
     def edited_code(self, G) -> torch.Tensor:
         """The code with all edits applied (the code itself when there are none)."""
@@ -190,7 +192,29 @@ class EditSession:
         loss = _previewing(loss, target.to(dev), layer.mask.to(dev), preview, preview_every, dev)
         fit = fit_in_mask(self.G, layer.space, x0, target.to(dev), layer.mask.to(dev),
                           steps=steps, lr=lr, loss=loss, callback=callback)
-        return self._replace_layer(i, replace(layer, code=fit.code.cpu(), edits=()), f"project {layer.name}")
+        return self._replace_layer(i, replace(layer, code=fit.code.cpu(), edits=(), delta=None),
+                                   f"project {layer.name}")
+
+    def tune_region(self, index: int = -1, steps: int = 50, lr: float = 3e-4, locality: float = 0.0,
+                    target_lpips: float | None = None, callback=None) -> SessionState:
+        """Pivotal tuning of the generator around the layer's code inside its region (PTI, project/pti.py):
+        the layer then renders with its own weight delta (the base generator is shared, not copied)."""
+        from .project.io import Projection
+        from .project.pti import PivotalTuner, PTIConfig
+
+        i = self._layer_index(index)
+        layer = self.layers[i]
+        if layer.code is None:
+            raise SessionError(f"layer {layer.name!r} is not projected yet; project it first")
+        R = self.G.resolution
+        proj = Projection(codes=layer.code, space=layer.space, masks=torch.ones(1, 1, R, R),
+                          static_mask=1 - layer.mask, target=self.render(upto=i), generator=self.G.name,
+                          config={"loss": "lpips-alex", "loss_resolution": 256, "l2_weight": 1.0})
+        tuner = PivotalTuner(self.G, proj.to(_device(self.G)), PTIConfig(steps=steps, lr=lr, locality=locality,
+                                                                          target_lpips=target_lpips))
+        delta = tuner.run(callback)
+        return self._replace_layer(i, replace(layer, delta={k: v.cpu() for k, v in delta.tensors[0].items()}),
+                                   f"tune {layer.name}")
 
     def set_edit(self, direction: Direction, strength: float, layers=None, index: int = -1) -> SessionState:
         """Set the strength of ``direction`` on a layer (0 removes it); other edits stay."""
@@ -367,7 +391,12 @@ class EditSession:
         for layer in layers:
             if layer.code is None or not layer.visible:
                 continue  # an unprojected or hidden region shows the picture under it
-            img = get_space(layer.space).render(self.G, layer.edited_code(self.G).to(dev))
+            if layer.delta is None:
+                img = get_space(layer.space).render(self.G, layer.edited_code(self.G).to(dev))
+            else:  # a tuned layer: its delta on the shared base weights
+                from .project.pti import render_with
+
+                img = render_with(self.G, layer.delta, layer.edited_code(self.G).to(dev), layer.space)
             m = layer.mask.to(dev)
             if layer.blend == "poisson":
                 out = poisson_blend(img, out, m)
@@ -415,10 +444,12 @@ class EditSession:
             for L in st.layers:
                 layers.append({"mask": put(L.mask), "space": L.space, "code": None if L.code is None else put(L.code),
                                "blend": L.blend, "name": L.name, "visible": L.visible,
+                               "delta": None if L.delta is None else {n: put(t) for n, t in L.delta.items()},
                                "edits": [{"direction": put_dir(e.direction), "strength": e.strength,
                                           "layers": list(e.layers) if e.layers else None} for e in L.edits]})
             states.append({"base": put(st.base), "label": st.label, "layers": layers})
         doc = {"format": FORMAT, "generator": self.G.name, "space": self.space, "position": self._index,
+               "fingerprint": _fingerprint_if_tuned(self.G, self._history),
                "states": states, "directions": sorted(directions.values(), key=lambda d: d["index"])}
         folder.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
@@ -449,6 +480,10 @@ class EditSession:
             raise SessionError(f"{jf}: format {doc.get('format')!r} is not {FORMAT!r}")
         if doc["generator"] != G.name:
             raise SessionError(f"{folder}: the session was made with generator {doc['generator']!r}, not {G.name!r}")
+        if doc.get("fingerprint") and doc["fingerprint"] != _fingerprint_if_tuned(G, [True]):
+            raise SessionError(f"{folder}: the session's tuned layers were made from generator {doc['generator']!r} "
+                               f"(weights {doc['fingerprint']}), not from these weights "
+                               f"({_fingerprint_if_tuned(G, [True])}); load it with that generator")
         tensors = load_file(str(tf))
         dirs = []
         for d in doc["directions"]:
@@ -464,7 +499,9 @@ class EditSession:
                                  code=None if L["code"] is None else tensors[L["code"]],
                                  edits=tuple(Edit(dirs[e["direction"]], e["strength"],
                                                   tuple(e["layers"]) if e["layers"] else None) for e in L["edits"]),
-                                 blend=L["blend"], name=L["name"], visible=L.get("visible", True)) for L in s["layers"])
+                                 blend=L["blend"], name=L["name"], visible=L.get("visible", True),
+                                 delta=None if not L.get("delta") else {n: tensors[k] for n, k in L["delta"].items()})
+                           for L in s["layers"])
             states.append(SessionState(base=tensors[s["base"]], layers=layers, label=s["label"]))
         self = cls.__new__(cls)
         self.G, self.space = G, doc["space"]
@@ -517,6 +554,15 @@ def _previewing(loss, target: torch.Tensor, mask: torch.Tensor, preview: Preview
         return base(pred, tgt, m)
 
     return tapped
+
+
+def _fingerprint_if_tuned(G, history) -> str | None:
+    """The generator's weight fingerprint when any layer is tuned (their deltas only fit these weights)."""
+    if not any(h is True or any(L.delta is not None for L in h.layers) for h in history):
+        return None
+    from .project.pti import generator_fingerprint
+
+    return generator_fingerprint(G)
 
 
 def _swap_in(tmp: Path, folder: Path) -> None:

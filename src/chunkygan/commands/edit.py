@@ -8,6 +8,7 @@ import click
 import torch
 
 from ._common import device_option, get_device, parse_int_list
+from ._pti import copy_delta, load_delta_for_edit
 
 
 def parse_direction_arg(text: str) -> tuple[str, list[float], bool]:
@@ -45,9 +46,11 @@ def parse_direction_arg(text: str) -> tuple[str, list[float], bool]:
 @click.option("--segment-head", type=click.Path(dir_okay=False), default=None,
               help="With --move-segments: the segment head the projection used (default: the recorded one).")
 @click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False), required=True, help="Output folder.")
+@click.option("--untuned", is_flag=True, help="Ignore the projection's PTI delta (pti_delta.safetensors) and "
+              "render with the base generator.")
 @device_option
 def command(projection, directions, segments, layers, bank, generator, poisson, move_segments, segment_head,
-            out_dir, device) -> None:
+            out_dir, device, untuned=False) -> None:
     """Edit PROJECTION (a projection.safetensors or its folder) and write edited.png + projection.safetensors."""
     from ..composite import poisson_blend
     from ..edit.apply import edit_projection, edited_composite
@@ -65,6 +68,7 @@ def command(projection, directions, segments, layers, bank, generator, poisson, 
     if not gname:
         raise click.ClickException("the projection does not name its generator; pass --generator")
     G = load_generator(gname, device=dev)
+    delta = load_delta_for_edit(G, projection, proj, untuned)  # tuned projection (--pti): its weight delta
     parsed = [parse_direction_arg(t) for t in directions]
     sweeps = [p for p in parsed if p[2]]
     if len(sweeps) > 1:
@@ -93,12 +97,17 @@ def command(projection, directions, segments, layers, bank, generator, poisson, 
         fixed = [Edit(b.get(n), v[0], lay) for n, v, sw in parsed if not sw]
         strengths = sweeps[0][1] if sweeps else [None]
         results = []
-        base_renders = proj.renders(G)
-        original = proj.composite(G)
+        if delta is not None:  # directions move the pivots; renders use the tuned weights
+            from ..project.pti import tuned_composite, tuned_edited_composite, tuned_renders
+
+            base_renders, original = tuned_renders(G, proj, delta), tuned_composite(G, proj, delta)
+        else:
+            base_renders, original = proj.renders(G), proj.composite(G)
         for s in strengths:
             edits = fixed + ([Edit(b.get(sweeps[0][0]), s, lay)] if sweeps else [])
             new = edit_projection(G, proj, edits, seg, mask_source=mask_source, move_mask_latent=move_segments)
-            img = edited_composite(G, proj, new, base_renders)
+            img = (edited_composite(G, proj, new, base_renders) if delta is None
+                   else tuned_edited_composite(G, proj, new, delta, base_renders))
             if poisson and seg is not None:
                 region = new.masks[seg].sum(0, keepdim=True).clamp(0, 1).to(img)
                 img = poisson_blend(img, original, region)
@@ -121,6 +130,10 @@ def command(projection, directions, segments, layers, bank, generator, poisson, 
         new.config = {**new.config, "edit": {"directions": list(directions), "segments": seg,
                                              "layers": layers, "poisson": poisson,
                                              "move_segments": move_segments}}
+        if delta is None:
+            new.config.pop("pti", None)
+        else:
+            copy_delta(projection, out)  # the edited projection stays tuned
         new.save(out / "projection.safetensors")
         click.echo(f"wrote {out / 'edited.png'} and {out / 'projection.safetensors'}")
         _paste_back_if_aligned(projection, img, out)
