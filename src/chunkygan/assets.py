@@ -277,3 +277,125 @@ ASSETS.register("mediapipe-selfie-segmentation", Asset(
            "npm install --prefix .venv/npm --no-save @mediapipe/selfie_segmentation@0.1.1675465747",
     notes=("found at <sys.prefix>/npm/node_modules/@mediapipe/selfie_segmentation/ by chunkygan.segments.face_parts",),
 ))
+
+
+# --- official generator checkpoints, downloaded only on explicit request -------------------------
+
+NVIDIA_NC_LICENCE = ("NVIDIA Source Code License-NC (https://nvlabs.github.io/stylegan2-ada-pytorch/license.html): "
+                     "the work and its derivatives may be used non-commercially only, i.e. for research or evaluation "
+                     "purposes; redistribution must carry the same licence")
+
+
+class DownloadError(OSError):
+    """A download was refused or failed (licence not accepted, wrong size or sha256, network); nothing was kept."""
+
+
+@dataclass(frozen=True)
+class Download:
+    """An official file that ``chunkygan models download NAME --accept-licence`` fetches into the cache.
+
+    ``sha256``/``size``: pinned where the publisher states them; otherwise (None) the sha256 is recorded
+    on the first download (``<file>.sha256``) and later downloads must match it.
+    """
+
+    name: str
+    url: str
+    filename: str
+    licence: str
+    description: str
+    resolution: int
+    sha256: str | None = None
+    size: int | None = None
+
+    def path(self) -> Path:
+        return cache_dir() / "models" / self.filename
+
+    def record_path(self) -> Path:
+        return cache_dir() / "models" / (self.filename + ".sha256")
+
+
+DOWNLOADS: Registry[Download] = Registry("downloadable model")
+
+_NV = "https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained/"
+for _name, _rel, _res, _desc in (
+    ("stylegan2-ada-ffhq-1024", "ffhq.pkl", 1024, "StyleGAN2-ADA FFHQ 1024x1024 (config F), NVIDIA's pretrained pickle"),
+    ("stylegan2-ada-ffhq-256", "paper-fig7c-training-set-sweeps/ffhq70k-paper256-ada.pkl", 256,
+     "StyleGAN2-ADA FFHQ 256x256, the paper256 config (Fig. 7c, all 70k images, ADA)"),
+    ("stylegan2-ffhq-256", "transfer-learning-source-nets/ffhq-res256-mirror-paper256-noaug.pkl", 256,
+     "StyleGAN2 FFHQ 256x256, paper256 config, x-flips, no augmentation (transfer-learning source net)"),
+    ("stylegan2-ffhq-512", "transfer-learning-source-nets/ffhq-res512-mirror-stylegan2-noaug.pkl", 512,
+     "StyleGAN2 FFHQ 512x512, config F, x-flips, no augmentation (transfer-learning source net)"),
+    ("stylegan2-ffhq-1024", "transfer-learning-source-nets/ffhq-res1024-mirror-stylegan2-noaug.pkl", 1024,
+     "StyleGAN2 FFHQ 1024x1024, config F, x-flips, no augmentation (transfer-learning source net)"),
+):
+    DOWNLOADS.register(_name, Download(_name, _NV + _rel, _name + ".pkl", NVIDIA_NC_LICENCE, _desc, _res))
+
+
+def downloaded(item: Download | str) -> Path | None:
+    """The cached file of a downloadable model, or None when it was never downloaded (not re-hashed here:
+    the generator loader reads it through the safe unpickler, and :func:`download` checked it)."""
+    d = DOWNLOADS.get(item) if isinstance(item, str) else item
+    p = d.path()
+    return p if p.is_file() else None
+
+
+def download(item: Download | str, accept_licence: bool = False, progress=None, timeout: float = 60.0) -> tuple[Path, str]:
+    """Fetch an official file into ``<cache>/models/`` and return ``(path, sha256)``.
+
+    Refused (:class:`DownloadError`, no network access) unless ``accept_licence``. The body is streamed
+    into a temporary file beside the destination; a body shorter than the announced ``Content-Length``
+    or the pinned size, or a sha256 that differs from the pinned or recorded value, is refused and the
+    temporary file removed, so the cache never holds a partial or wrong file. ``progress(done, total)``
+    is called as bytes arrive (total None when unknown).
+    """
+    import hashlib
+
+    d = DOWNLOADS.get(item) if isinstance(item, str) else item
+    if not accept_licence:
+        raise DownloadError(f"{d.name} is under the {d.licence}. Read it and pass --accept-licence "
+                            f"(accept_licence=True) to download {d.url}")
+    expected = d.sha256
+    record = d.record_path()
+    if expected is None and record.is_file():
+        expected = record.read_text().split()[0]
+    dest = d.path()
+    log.info("downloading %s from %s", d.name, d.url)
+    h = hashlib.sha256()
+    got = 0
+    with atomic_path(dest) as tmp:
+        try:
+            with urllib.request.urlopen(d.url, timeout=timeout) as r, open(tmp, "wb") as f:  # noqa: S310
+                announced = r.headers.get("Content-Length")
+                total = int(announced) if announced and announced.isdigit() else d.size
+                while True:
+                    try:
+                        chunk = r.read(1 << 20)
+                    except Exception as e:  # http.client.IncompleteRead: the server closed early
+                        raise DownloadError(f"{d.name}: the download broke off after {got} bytes ({e}); "
+                                            "nothing was kept, try again") from None
+                    if not chunk:
+                        break
+                    f.write(chunk)
+                    h.update(chunk)
+                    got += len(chunk)
+                    if progress is not None:
+                        progress(got, total)
+        except DownloadError:
+            raise
+        except OSError as e:  # URLError, timeouts, refused connections
+            raise DownloadError(f"{d.name}: cannot download {d.url} ({e}); nothing was kept") from None
+        if announced and announced.isdigit() and got != int(announced):
+            raise DownloadError(f"{d.name}: received {got} of {announced} bytes (truncated); nothing was kept")
+        if d.size is not None and got != d.size:
+            raise DownloadError(f"{d.name}: received {got} bytes, expected {d.size}; nothing was kept")
+        digest = h.hexdigest()
+        if expected is not None and digest != expected:
+            origin = "pinned" if d.sha256 else f"recorded at the first download in {record}"
+            raise DownloadError(f"{d.name}: sha256 {digest} differs from the {origin} {expected}; "
+                                "the file was refused and nothing was kept")
+    if expected is None:
+        from .fileio import atomic_write_text
+
+        atomic_write_text(record, f"{digest}  {d.filename}\n")
+        log.info("%s: no published sha256; recorded %s in %s", d.name, digest, record)
+    return dest, digest

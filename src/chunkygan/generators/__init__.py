@@ -63,7 +63,8 @@ def _register_builtins() -> None:
     if _registered:
         return
     _registered = True
-    from . import dcgan, stylegan2_faces
+    from . import dcgan, official, stylegan2_faces
 
     stylegan2_faces.register(GENERATORS)  # first: the default generator
     dcgan.register(GENERATORS)
+    official.register(GENERATORS)  # NVIDIA FFHQ checkpoints, after `chunkygan models download NAME`
