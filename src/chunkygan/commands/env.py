@@ -28,5 +28,30 @@ def command() -> None:
                f" ({ALLOCATOR_ENV}=system turns this off)")
     click.echo(f"asset cache: {assets.cache_dir()}")
     for row in assets.status():
+        if not row["ok"] and row["name"] in USED_FROM:
+            row = USED_FROM[row["name"]](row)
         state = f"ok   {row['origin']}: {row['path']}" if row["ok"] else f"MISSING  {row['error']}"
         click.echo(f"  {row['name']}: {state}")
+    from ..generators import GENERATORS, _register_builtins
+    from .models import _origin
+
+    _register_builtins()
+    click.echo("generators:")
+    for name in GENERATORS.names():
+        click.echo(f"  {name}: {_origin(GENERATORS.get(name))}")
+
+
+def _selfie_segmentation(row: dict) -> dict:
+    """Where `chunkygan masks` really finds the selfie model: besides the usual places, the npm package in <venv>/npm."""
+    try:
+        from ..face.mediapipe_face import _npm_selfie_path, selfie_model_path
+
+        p = selfie_model_path()
+    except Exception as e:  # noqa: BLE001 - reported, not raised: env must always print its report
+        return {**row, "error": f"{row['error']} ({type(e).__name__}: {e})"}
+    origin = "npm package @mediapipe/selfie_segmentation" if p == _npm_selfie_path() else "found by masks"
+    return {**row, "ok": True, "path": str(p), "origin": origin}
+
+
+#: assets that a command finds in a place of its own (beyond chunkygan.assets' env var / cache / package)
+USED_FROM = {"mediapipe-selfie-segmentation": _selfie_segmentation}
