@@ -38,6 +38,7 @@ class BatchJob:
     generator_name: str
     fingerprint: str
     static_mask: torch.Tensor | None = None
+    mask_source_factory: Callable | None = None
 
 
 def generator_label(generator) -> str:
@@ -87,6 +88,11 @@ def _make_projector(it: WorkItem, G, job: BatchJob, loss_fn):
     from ..project.projector import Projector
 
     target = load_image(it.path)
+    if job.mask_source_factory is not None:  # G^S masks (the paper's automatic mode), X^S optimised jointly
+        from ..pipelines.auto import auto_projector
+
+        return auto_projector(G, target, job.config, source=job.mask_source_factory(), static_mask=job.static_mask,
+                              generator_name=job.generator_name, loss_fn=loss_fn)
     return Projector(G, target, job.config, static_mask=job.static_mask, loss_fn=loss_fn,
                      generator_name=job.generator_name)
 
@@ -148,7 +154,8 @@ def project_many(inputs, out_dir: str | os.PathLike, config=None, *, generator=N
                  device="auto",
                  batch_size: int = 1, ray_address: str | None = None, workers: int | None = None,
                  resume: bool = True, callback: Callable | None = None, static_mask: torch.Tensor | None = None,
-                 recursive: bool = False, summary: bool = True) -> Iterator[ImageResult]:
+                 recursive: bool = False, summary: bool = True,
+                 mask_source_factory: Callable | None = None) -> Iterator[ImageResult]:
     """Project every input image into ``generator`` and yield one :class:`ImageResult` per image.
 
     Args:
@@ -170,6 +177,8 @@ def project_many(inputs, out_dir: str | os.PathLike, config=None, *, generator=N
         static_mask: ``[1,1,H,W]`` S^X of Eq. 3 applied to every image.
         recursive: folders are searched in sub-folders too.
         summary: write ``results.jsonl`` / ``results.csv`` when every image has a result.
+        mask_source_factory: ``factory()`` -> a fresh segment-generator mask source per image (``--auto``,
+            :func:`chunkygan.pipelines.auto.auto_projector`); it must be picklable for Ray.
 
     Skipped images come first, then results in the order they finish; the summary lists every input in
     input order. Raises :class:`~chunkygan.batch.inputs.InputListError` (a ``ValueError``) when the
@@ -182,7 +191,8 @@ def project_many(inputs, out_dir: str | os.PathLike, config=None, *, generator=N
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     items = plan(inputs, out_dir, recursive=recursive)
     label = generator_name or generator_label(generator)
-    job = BatchJob(cfg, label, fingerprint(cfg.to_dict(), label), static_mask)
+    settings = cfg.to_dict() if mask_source_factory is None else {**cfg.to_dict(), "auto": True}
+    job = BatchJob(cfg, label, fingerprint(settings, label), static_mask, mask_source_factory)
     results: list[ImageResult] = []
     pending = []
     for it in items:
