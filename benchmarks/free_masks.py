@@ -20,6 +20,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--photos", nargs="+", default=["astronaut", "grace_hopper"])
     ap.add_argument("--weights", nargs="+", type=float, default=[0.0, 0.03])
+    ap.add_argument("--edge-sigma", type=float, default=0.0, help="edge-aware weights (ProjectionConfig.mask_edge_sigma)")
     ap.add_argument("--segments", type=int, default=4)
     ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--generator", default=None)
@@ -44,12 +45,13 @@ def main(argv=None):
         target = DEMO_PHOTOS[photo].load()
         for lam in args.weights:
             cfg = ProjectionConfig(method=f"chunky-{sp}", segments=args.segments, steps=args.steps, seed=0,
-                                   loss_resolution=DEMO_LOSS_RESOLUTION, mask_smoothness=lam)
+                                   loss_resolution=DEMO_LOSS_RESOLUTION, mask_smoothness=lam,
+                                   mask_edge_sigma=args.edge_sigma)
             p = Projector(G, target, cfg)
             proj = p.run()
             m = proj.metrics
             f = m["fragmentation"]
-            row = {"photo": photo, "mask_smoothness": lam, "lpips": m["lpips"], "l2": m["l2"],
+            row = {"photo": photo, "mask_smoothness": lam, "edge_sigma": args.edge_sigma, "lpips": m["lpips"], "l2": m["l2"],
                    "components_mean": f["components_mean"], "components_max": f["components_max"],
                    "boundary_ratio_mean": f["boundary_ratio_mean"], "seconds": m["seconds"]}
             rows.append(row)
@@ -58,7 +60,7 @@ def main(argv=None):
                 hard = torch.nn.functional.one_hot(proj.masks.cpu().argmax(0)[0], proj.masks.shape[0])
                 hard = hard.permute(2, 0, 1).unsqueeze(1).float()
                 tiles = torch.cat([enlarge(p.output().cpu()), enlarge(colourise(proj.masks.cpu())), enlarge(colourise(hard))])
-            save_image(make_grid(tiles, nrow=3), out / f"{photo}-tv{lam:g}.png")
+            save_image(make_grid(tiles, nrow=3), out / f"{photo}-tv{lam:g}-edge{args.edge_sigma:g}.png")
     (out / "free_masks.json").write_text(json.dumps(rows, indent=1) + "\n")
 
 

@@ -40,8 +40,15 @@ def test_choose_masks_face_and_head_give_gs_else_kmeans(tiny_with_default_head, 
     assert auto.choose_masks(G, img, face_detector=lambda im: False).mode == "kmeans"
     none = auto.choose_masks(G, img, face_detector=lambda im: None)  # no detector installed
     assert none.mode == "kmeans" and "detector" in none.reason
-    # no head and none can be trained (no face extra): k-means, whatever the image shows
+    # no head: k-means, whatever the image shows (only built-in generators train one on first use) ...
     default_head_path(G).unlink()
+    c = auto.choose_masks(G, img, face_detector=lambda im: True)
+    assert c.mode == "kmeans" and "segments train" in c.reason
+    # ... and only when the face extra can label samples
+    monkeypatch.setattr(auto, "is_builtin", lambda G: True)
+    monkeypatch.setattr(auto, "face_extra_can_train", lambda: "")
+    c = auto.choose_masks(G, img, face_detector=lambda im: True)
+    assert c.mode == "gs" and c.head is None and "first use" in c.reason
     monkeypatch.setattr(auto, "face_extra_can_train", lambda: "mediapipe is not installed")
     c = auto.choose_masks(G, img, face_detector=lambda im: True)
     assert c.mode == "kmeans" and "mediapipe" in c.reason

@@ -59,3 +59,17 @@ def test_the_prior_lowers_fragmentation_on_a_tiny_generator():
     assert ends[0.5][1] < 0.5 * ends[0.0][1]
     assert ends[0.5][0]["components_mean"] < ends[0.0][0]["components_mean"]
     assert ends[0.5][0]["boundary_ratio_mean"] < ends[0.0][0]["boundary_ratio_mean"]
+
+
+def test_edge_weights_make_boundaries_along_image_edges_cheap():
+    from chunkygan.segments.sources import edge_weights
+
+    target = -torch.ones(1, 3, 8, 8)
+    target[..., 4:] = 1  # a vertical image edge between columns 3 and 4
+    hard = torch.zeros(2, 1, 8, 8)
+    hard[0, :, :, :4] = 1
+    hard[1, :, :, 4:] = 1
+    along, across = LogitMasks(50 * hard), LogitMasks(50 * hard.transpose(-1, -2))
+    w = edge_weights(target, 8, sigma=0.2)
+    assert float(along.total_variation(w)) < 1e-3 < float(across.total_variation(w))
+    torch.testing.assert_close(along.total_variation(), across.total_variation())  # the same without weights

@@ -18,8 +18,10 @@ from ._common import device_option, get_device
 @click.option("--seed", type=int, default=0, show_default=True)
 @device_option
 def command(output, photo, generator, segments, steps, seed, device) -> None:
-    """Project a public-domain face photo globally and with K segments (same step budget) and write
-    the side-by-side comparison and the metrics (LPIPS, L2, seconds)."""
+    """Project a public-domain face photo globally, with K free k-means segments and in the default mode
+    (the paper's segment generator G^S, when the generator has a head or can train one: the built-in ones
+    train theirs on first use, about 30 s), all with the same step budget, and write the side-by-side
+    comparison and the metrics (LPIPS, L2, fragmentation, seconds)."""
     from tqdm import tqdm
 
     from ..pipelines.demo import DEMO_PHOTOS, run_demo
@@ -33,25 +35,37 @@ def command(output, photo, generator, segments, steps, seed, device) -> None:
         if bar is None:
             for b in bars.values():
                 b.close()
-            desc = "global (K=1)" if label == "global" else f"segments (K={segments})"
+            desc = {"global": "global (K=1)", "chunky": f"k-means (K={segments})"}.get(label, "G^S (default)")
             bar = bars[label] = tqdm(total=info.steps, desc=desc, unit="step", dynamic_ncols=True)
         bar.update(1)
         bar.set_postfix(loss=f"{info.loss:.4f}", refresh=False)
 
+    from .segments import _Bars
+
+    head_bars = _Bars()  # labelling + training of the default segment head on first use
     try:
         m = run_demo(output, photo=photo, generator=generator, segments=segments, steps=steps, seed=seed,
-                     device=dev, callback=progress)
+                     device=dev, callback=progress, head_progress=head_bars)
     except ImportError as e:
         raise click.ClickException(str(e)) from None
     finally:
+        head_bars.close()
         for b in bars.values():
             b.close()
     g, c = m["global"], m["chunky"]
     out = Path(output)
     click.echo(f"global projection ({g['method']}):      LPIPS {g['lpips']:.4f}  L2 {g['l2']:.4f}  {g['seconds']:.0f} s")
-    click.echo(f"segment-wise ({c['method']}, K={c['segments']}): LPIPS {c['lpips']:.4f}  L2 {c['l2']:.4f}  "
+    click.echo(f"k-means ({c['method']}, K={c['segments']}):    LPIPS {c['lpips']:.4f}  L2 {c['l2']:.4f}  "
                f"{c['seconds']:.0f} s")
-    click.echo(f"LPIPS {100 * m['lpips_reduction']:.0f}% lower with segments; total {m['total_seconds']:.0f} s")
+    if "auto" in m:
+        a = m["auto"]
+        click.echo(f"default, G^S ({a['method']}, K={a['segments']}): LPIPS {a['lpips']:.4f}  L2 {a['l2']:.4f}  "
+                   f"{a['seconds']:.0f} s")
+        click.echo(f"LPIPS {100 * m['auto_lpips_reduction']:.0f}% lower with G^S segments, "
+                   f"{100 * m['lpips_reduction']:.0f}% with k-means; total {m['total_seconds']:.0f} s")
+    else:
+        click.echo(f"LPIPS {100 * m['lpips_reduction']:.0f}% lower with segments; total {m['total_seconds']:.0f} s")
     click.echo(f"side by side: {out / 'comparison.png'}")
     click.echo(f"metrics:      {out / 'metrics.json'}")
-    click.echo(f"each run:     {out / 'global'}/, {out / 'chunky'}/ (projection.safetensors, segment renders, ...)")
+    runs = ", ".join(f"{out / k}/" for k in ("global", "chunky", "auto") if k == "global" or k in m)
+    click.echo(f"each run:     {runs} (projection.safetensors, segment renders, ...)")

@@ -51,6 +51,14 @@ def face_extra_can_train() -> str:
     return missing(("mediapipe",), ("mediapipe-face-landmarker",))
 
 
+def is_builtin(G) -> bool:
+    """Whether ``G`` is one of the registered face generators, whose default head is trained on first use."""
+    from ..generators import GENERATORS, default_generator_name
+
+    default_generator_name()  # registers the built-ins
+    return str(getattr(G, "name", "")) in GENERATORS
+
+
 @lru_cache(maxsize=1)
 def _face_detector():
     from ..losses.identity import FaceDetector
@@ -77,8 +85,8 @@ def choose_masks(G, image: torch.Tensor, head_path: str | os.PathLike | None = N
     """The default mask mode for projecting ``image`` ``[1,3,H,W]`` into ``G`` (never raises for a missing extra).
 
     ``gs`` (the paper's Eq. 2 mode) when a head is at hand — ``head_path``, the generator's cached default
-    head (:func:`~chunkygan.segments.gs.default_head_path`) or one that can be trained on first use
-    (face extra installed) — and ``face_detector(image)`` (default :func:`detect_face`) finds a face;
+    head (:func:`~chunkygan.segments.gs.default_head_path`) or, for a built-in generator, one that can be
+    trained on first use (face extra installed) — and ``face_detector(image)`` (default :func:`detect_face`) finds a face;
     ``kmeans`` otherwise.
     """
     if head_path is not None:
@@ -87,6 +95,9 @@ def choose_masks(G, image: torch.Tensor, head_path: str | os.PathLike | None = N
         cached = default_head_path(G)
         if cached.exists():
             head, how = cached, "the cached default segment head"
+        elif not is_builtin(G):
+            return MaskChoice("kmeans", "no segment head for this generator (make one with `chunkygan segments train` "
+                                        "and pass --segment-head)")
         else:
             why = face_extra_can_train()
             if why:

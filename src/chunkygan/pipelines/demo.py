@@ -1,5 +1,9 @@
 """The demo: global vs segment-wise projection of a public-domain portrait, same step budget.
 
+Three projections with the same steps: global (K = 1), free k-means masks (K = 4) and the default mode
+of ``chunkygan project`` — for a face with a segment head at hand (the built-in generators train theirs
+on first use, face extra), the paper's joint ``G^S(X^S)`` masks (Eq. 2; :mod:`chunkygan.pipelines.auto`).
+
 The photos ship inside registry packages: scikit-image's ``astronaut`` (Eileen Collins, NASA,
 public domain) and matplotlib's ``grace_hopper.jpg`` (US Navy, public domain). Face alignment is
 a separate tool; for these two known photos a fixed, documented square crop box around the face
@@ -72,18 +76,40 @@ DEMO_LOSS_RESOLUTION = 128
 
 def compare(G, target: torch.Tensor, segments: int = 4, steps: int = 200, seed: int = 0, space: str | None = None,
             generator_name: str = "", callback: Callable[[str, StepInfo], None] | None = None,
-            **config) -> dict[str, tuple[Projector, object]]:
-    """Project ``target`` globally (K = 1) and segment-wise (K = ``segments``) with the same step budget.
+            auto: bool | None = None, head_progress=None, **config) -> dict[str, tuple[Projector, object]]:
+    """Project ``target`` globally (K = 1), with K = ``segments`` free k-means masks and, when ``auto``
+    (None: :func:`~chunkygan.pipelines.auto.choose_masks` decides, as ``chunkygan project`` does), with the
+    segment generator ``G^S`` — all with the same step budget.
 
-    Returns ``{"global": (projector, projection), "chunky": (...)}``; projections carry metrics.
-    ``callback(label, info)`` is called after every step.
+    Returns ``{"global": (projector, projection), "chunky": (...), "auto": (...)}`` (``auto`` only when run);
+    projections carry metrics. ``callback(label, info)`` is called after every step; ``head_progress`` is
+    passed to the default head's training on first use.
     """
+    from .auto import auto_mask_source, auto_projector, choose_masks
+
     sp = space or ("w+" if "w+" in G.spaces else G.spaces[0])
     config.setdefault("loss_resolution", DEMO_LOSS_RESOLUTION)
+    source = None
+    if auto is None:
+        choice = choose_masks(G, target)
+        log.info("demo: default mask mode %s (%s)", choice.mode, choice.reason)
+        auto = choice.mode == "gs"
+    if auto:
+        try:
+            source = auto_mask_source(G, progress=head_progress)
+        except (ImportError, OSError, RuntimeError, ValueError) as e:  # e.g. labelling found too few faces
+            log.warning("demo: no segment head (%s); showing global and k-means only", e)
     runs = {}
-    for label, method, k in (("global", sp, 1), ("chunky", f"chunky-{sp}", segments)):
-        cfg = ProjectionConfig(method=method, segments=k, steps=steps, seed=seed, snapshots=6, **config)
-        p = Projector(G, target, cfg, generator_name=generator_name)
+    for label, method, k in (("global", sp, 1), ("chunky", f"chunky-{sp}", segments), ("auto", f"chunky-{sp}", 0)):
+        if label == "auto":
+            if source is None:
+                continue
+            cfg = ProjectionConfig(method=method, segments=source.num_segments, steps=steps, seed=seed, snapshots=6,
+                                   **config)
+            p = auto_projector(G, target, cfg, source=source, generator_name=generator_name)
+        else:
+            cfg = ProjectionConfig(method=method, segments=k, steps=steps, seed=seed, snapshots=6, **config)
+            p = Projector(G, target, cfg, generator_name=generator_name)
         for info in p:
             if callback is not None:
                 callback(label, info)
@@ -105,7 +131,8 @@ def _captioned(img: torch.Tensor, text: str):
 
 
 def write_demo(out: str | os.PathLike, G, runs: dict, photo: str = "", generator_name: str = "") -> dict[str, Path]:
-    """Write ``global/`` and ``chunky/`` result folders, ``comparison.png`` and ``metrics.json`` into ``out``."""
+    """Write ``global/``, ``chunky/`` (and ``auto/``) result folders, ``comparison.png`` (input, global, k-means
+    and its segments, G^S and its segments) and ``metrics.json`` into ``out``."""
     from PIL import Image
 
     from ..segments.masks import SegmentMasks
@@ -121,8 +148,15 @@ def write_demo(out: str | os.PathLike, G, runs: dict, photo: str = "", generator
     seg = SegmentMasks(rc.masks.cpu(), normalised=True).preview(oc, alpha=0.5)
     tiles = [(pg.target.cpu(), "input"),
              (og, f"global {rg.space}: LPIPS {rg.metrics['lpips']:.3f}"),
-             (oc, f"K={pc.num_segments}: LPIPS {rc.metrics['lpips']:.3f}"),
-             (seg, f"{pc.num_segments} segments")]
+             (oc, f"k-means K={pc.num_segments}: {rc.metrics['lpips']:.3f}"),
+             (seg, f"{pc.num_segments} k-means segments")]
+    if "auto" in runs:
+        pa, ra = runs["auto"]
+        with torch.no_grad():
+            oa = pa.output().cpu()
+        tiles += [(oa, f"G^S (default): {ra.metrics['lpips']:.3f}"),
+                  (SegmentMasks(ra.masks.cpu(), normalised=True).preview(oa, alpha=0.5),
+                   f"{pa.num_segments} G^S segments")]
     ims = [_captioned(enlarge(t), s) for t, s in tiles]
     sheet = Image.new("RGB", (sum(i.width for i in ims) + 4 * (len(ims) + 1), ims[0].height + 8), "white")
     x = 4
@@ -135,7 +169,12 @@ def write_demo(out: str | os.PathLike, G, runs: dict, photo: str = "", generator
         "photo": photo, "generator": generator_name, "steps": rc.metrics["steps"],
         "global": rg.metrics, "chunky": rc.metrics,
         "lpips_reduction": round(1 - lc / lg, 4) if lg > 0 else None,
+        "default": "auto" if "auto" in runs else "chunky",
     }
+    if "auto" in runs:
+        la = runs["auto"][1].metrics["lpips"]
+        metrics["auto"] = runs["auto"][1].metrics
+        metrics["auto_lpips_reduction"] = round(1 - la / lg, 4) if lg > 0 else None
     atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2, sort_keys=True) + "\n")
     files["metrics"] = out / "metrics.json"
     return files
@@ -143,7 +182,8 @@ def write_demo(out: str | os.PathLike, G, runs: dict, photo: str = "", generator
 
 def run_demo(out: str | os.PathLike, photo: str = "astronaut", generator: str | None = None, segments: int = 4,
              steps: int = 200, seed: int = 0, device: str | torch.device = "cpu",
-             callback: Callable[[str, StepInfo], None] | None = None, **config) -> dict:
+             callback: Callable[[str, StepInfo], None] | None = None, auto: bool | None = None, head_progress=None,
+             **config) -> dict:
     """Load the demo photo and generator, :func:`compare`, :func:`write_demo`; returns the metrics dict."""
     from ..generators import default_generator_name, load_generator
 
@@ -154,7 +194,7 @@ def run_demo(out: str | os.PathLike, photo: str = "astronaut", generator: str | 
     target = DEMO_PHOTOS[photo].load()
     t0 = time.perf_counter()
     runs = compare(G, target, segments=segments, steps=steps, seed=seed, generator_name=str(name),
-                   callback=callback, **config)
+                   callback=callback, auto=auto, head_progress=head_progress, **config)
     files = write_demo(out, G, runs, photo=photo, generator_name=str(name))
     metrics = json.loads(Path(files["metrics"]).read_text())
     metrics["total_seconds"] = round(time.perf_counter() - t0, 1)

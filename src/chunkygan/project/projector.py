@@ -35,7 +35,7 @@ from ..imageio import fit_square
 from ..latents import dispersion, get_space
 from ..segments.fragmentation import fragmentation
 from ..segments.masks import SegmentMasks
-from ..segments.sources import FixedMasks, GeneratorMasks, LogitMasks, MaskSource, make_mask_source
+from ..segments.sources import FixedMasks, GeneratorMasks, LogitMasks, MaskSource, edge_weights, make_mask_source
 from ..composite.blend import compose as blend
 from .io import Projection
 from .schedule import SCHEDULES, lr_factor
@@ -74,6 +74,9 @@ class ProjectionConfig:
         mask_smoothness: weight of the smoothness prior on free mask logits (total variation of the soft
             masks on the logit grid, :meth:`~chunkygan.segments.sources.LogitMasks.total_variation`); it
             removes speckled, fragmented segments (docs/projector.md); 0 disables. Other sources ignore it.
+        mask_edge_sigma: edge-aware smoothness: neighbours whose target colours differ by ≫ σ (RGB in
+            [-1,1], on the logit grid) may be split at little cost (:func:`~chunkygan.segments.sources.edge_weights`);
+            0: plain total variation.
         mask_sharpness: initial logit of a region's own segment (3: 87% own weight for K = 4; higher
             starts harder, lower lets segments move more).
         position_weight: k-means initialisation: weight of pixel position against colour.
@@ -109,6 +112,7 @@ class ProjectionConfig:
     mask_lr: float = 0.1
     mask_temperature: float = 1.0
     mask_smoothness: float = 0.0
+    mask_edge_sigma: float = 0.0
     mask_sharpness: float = 3.0
     position_weight: float = 1.0
     feather: float = 0.0
@@ -242,6 +246,7 @@ class Projector:
         if mask_params:
             groups.append({"params": mask_params, "lr": cfg.mask_lr, "base_lr": cfg.mask_lr})
         self.optimizer = torch.optim.Adam(groups, betas=(0.9, 0.999), eps=1e-8)
+        self._tv_weights = None  # edge-aware smoothness weights, made on first use
         self.step_count = 0
         self.seconds = 0.0
         self.last_output: torch.Tensor | None = None
@@ -362,7 +367,9 @@ class Projector:
             terms["prior"] = self.space.prior(self.G, self.codes).sum()
             total = total + cfg.lambda_prior * terms["prior"]
         if cfg.mask_smoothness > 0 and isinstance(self.source, LogitMasks) and self.source.trainable:
-            terms["mask_tv"] = self.source.total_variation()
+            if self._tv_weights is None and cfg.mask_edge_sigma > 0:
+                self._tv_weights = edge_weights(self.target, self.source.resolution, cfg.mask_edge_sigma)
+            terms["mask_tv"] = self.source.total_variation(self._tv_weights)
             total = total + cfg.mask_smoothness * terms["mask_tv"]
         return total, terms, out
 
