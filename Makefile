@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test bench eval clean
 
 setup: $(STAMP)
 
@@ -32,6 +32,12 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+# the paper's evaluation (Table 1, Fig. 4, Table 2), reduced to 20 steps on the offline photo set (docs/evaluation.md)
+eval: $(STAMP)
+	$(VENV)/bin/chunkygan eval photos -o out/eval/photos
+	$(VENV)/bin/chunkygan eval fidelity out/eval/photos -o out/eval --steps 20 --batch-size 5
+	$(VENV)/bin/chunkygan eval editing out/eval/photos -o out/eval --steps 20 --batch-size 5
 
 bench: $(STAMP)
 	$(PY) benchmarks/generator.py

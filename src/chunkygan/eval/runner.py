@@ -35,7 +35,7 @@ def project_inputs(inputs: list[Path], out_dir: str | os.PathLike, config, *, G,
     """
     runner = _batch_runner() if mask_source_factory is None else None
     if runner is not None:
-        callback = None if on_step is None else (lambda paths, infos: [on_step(i) for i in infos])
+        callback = None if on_step is None else (lambda paths, infos: on_step(infos[0]))  # one call per step
         device = str(next(G.parameters()).device) if any(True for _ in G.parameters()) else "cpu"
         # Ray workers load the generator themselves (by name or path); in process the loaded module is reused
         gen = str(generator_name) if ray_address is not None else G
