@@ -45,15 +45,18 @@ def test_two_ray_workers_give_the_same_results_as_one_process(tmp_path, gen_path
     assert sorted(r.status for r in again) == ["failed"] + ["skipped"] * 4
 
 
-def test_a_killed_worker_loses_only_its_image(tmp_path, gen_path, config):
+def test_a_killed_worker_loses_only_its_images(tmp_path, gen_path, config, caplog):
     make_photos(tmp_path / "in", NAMES)
     seen, killed = [], []
-    for r in project_many([str(tmp_path / "in")], tmp_path / "out", config, generator=gen_path, ray_address="local"):
+    # two images per actor call (and per generator call): 3 groups for 2 actors
+    for r in project_many([str(tmp_path / "in")], tmp_path / "out", config, generator=gen_path, ray_address="local",
+                          batch_size=2):
         seen.append(r.input.name)
-        if not killed:  # the actor that just reported has already been handed its next image: kill it mid-way
+        if not killed:  # the actor that just reported has already been handed the third group: kill it mid-way
             ray.kill(ray.get_actor(r.worker), no_restart=True)
             killed.append(r.worker)
     assert sorted(seen) == sorted(NAMES) and len(seen) == len(NAMES)  # every image exactly once
+    assert "a Ray worker died while projecting" in caplog.text  # its group was taken away and redone
     rows = read_summary(tmp_path / "out")
     assert [r["input"] for r in rows] == [str(tmp_path / "in" / n) for n in NAMES]
     assert all(r["status"] == "ok" for r in rows)

@@ -1,11 +1,11 @@
 """The batch on Ray (``cluster`` extra): one actor per GPU, or per CPU slot when there is none.
 
-Each actor loads the generator once and projects one image per call, writing its outputs and
-``done.json`` straight into the image's folder (atomically; the folder must be on storage every node
-sees, e.g. a shared file system, for a multi-node cluster). The driver hands the next unfinished image
-to whichever actor is free and yields results as they come. An actor that dies loses only the image it
-was working on: that image goes back to the front of the queue for the other actors (a new actor is
-started only when none is left), at most ``max_attempts`` times.
+Each actor loads the generator once and projects one image per call (``batch_size`` images together
+with ``--batch-size``), writing its outputs and ``done.json`` straight into the image's folder
+(atomically; for a multi-node cluster the folder must be on storage every node sees). The driver hands
+the next unfinished images to whichever actor is free and yields results as they come. An actor that
+dies loses only the images it was working on: they go back to the front of the queue for the other
+actors (a new actor is started only when none is left), at most ``max_attempts`` times each.
 """
 from __future__ import annotations
 
@@ -45,8 +45,9 @@ class BatchWorker:
         self.job = job
         self.G = load_batch_generator(generator, torch.device(device))
 
-    def project(self, item: WorkItem) -> ImageResult:
-        return next(iter(project_items([item], self.G, self.job, worker=self.name)))
+    def project(self, items: list[WorkItem]) -> list[ImageResult]:
+        """Project ``items`` together (one generator call per step for all of them, :mod:`.batched`)."""
+        return list(project_items(items, self.G, self.job, batch_size=len(items), worker=self.name))
 
     def ping(self) -> str:
         return self.name
@@ -65,9 +66,10 @@ def connect(address: str | None):
 
 
 def project_on_ray(items: list[WorkItem], generator, job: BatchJob, *, address: str | None = "local",
-                   workers: int | None = None, device: str = "auto", threads: int = 1,
+                   workers: int | None = None, device: str = "auto", threads: int = 1, batch_size: int = 1,
                    max_attempts: int = 3) -> Iterator[ImageResult]:
-    """Project ``items`` on Ray actors; yields one :class:`ImageResult` per item as it finishes."""
+    """Project ``items`` on Ray actors, ``batch_size`` images per actor call (and per generator call);
+    yields one :class:`ImageResult` per item as it finishes."""
     import torch
 
     ray, started = connect(address)
@@ -75,7 +77,8 @@ def project_on_ray(items: list[WorkItem], generator, job: BatchJob, *, address: 
     gpus = int(res.get("GPU", 0))
     use_gpu = gpus > 0 and str(device) != "cpu"
     slots = gpus if use_gpu else max(1, int(res.get("CPU", 1)))
-    n = max(1, min(slots, workers or slots, len(items)))
+    batch_size = max(1, batch_size)
+    n = max(1, min(slots, workers or slots, -(-len(items) // batch_size)))
     options = {"num_gpus": 1, "num_cpus": 1} if use_gpu else {"num_cpus": 1}
     gen = ray.put(generator.cpu()) if isinstance(generator, torch.nn.Module) else generator
     actor_cls = ray.remote(**options)(BatchWorker)
@@ -96,8 +99,9 @@ def project_on_ray(items: list[WorkItem], generator, job: BatchJob, *, address: 
     try:
         while queue or inflight:
             while idle and queue:
-                actor, item = idle.popleft(), queue.popleft()
-                inflight[actor.project.remote(item)] = (actor, item)
+                actor = idle.popleft()
+                group = [queue.popleft() for _ in range(min(batch_size, len(queue)))]
+                inflight[actor.project.remote(group)] = (actor, group)
             if not inflight:  # every actor died: start one more, up to n replacements
                 if restarts >= n:
                     for item in queue:
@@ -109,24 +113,27 @@ def project_on_ray(items: list[WorkItem], generator, job: BatchJob, *, address: 
                 idle.append(fresh)
                 continue
             (ref,), _ = ray.wait(list(inflight), num_returns=1)
-            actor, item = inflight.pop(ref)
+            actor, group = inflight.pop(ref)
             try:
-                result = ray.get(ref)
+                results = ray.get(ref)
             except ray.exceptions.RayActorError as e:
-                attempts[item.index] += 1
                 actors.remove(actor)
-                log.warning("a Ray worker died while projecting %s (%s)", item.path, type(e).__name__)
-                if attempts[item.index] >= max_attempts:
-                    yield _lost(item, f"the Ray worker died {attempts[item.index]} times while projecting it")
-                else:
-                    queue.appendleft(item)  # the next free actor retries it
+                log.warning("a Ray worker died while projecting %s (%s)", ", ".join(str(i.path) for i in group),
+                            type(e).__name__)
+                for item in reversed(group):
+                    attempts[item.index] += 1
+                    if attempts[item.index] >= max_attempts:
+                        yield _lost(item, f"the Ray worker died {attempts[item.index]} times while projecting it")
+                    else:
+                        queue.appendleft(item)  # the next free actor retries it
                 continue
-            except ray.exceptions.RayTaskError as e:  # an unexpected error inside project(): this image only
+            except ray.exceptions.RayTaskError as e:  # an unexpected error inside project(): these images only
                 idle.append(actor)
-                yield _lost(item, str(e).strip().splitlines()[-1])
+                for item in group:
+                    yield _lost(item, str(e).strip().splitlines()[-1])
                 continue
             idle.append(actor)
-            yield result
+            yield from results
     finally:
         for a in actors:
             ray.kill(a)

@@ -168,7 +168,8 @@ def project_many(inputs, out_dir: str | os.PathLike, config=None, *, generator=N
         generator_name: the name recorded in the results (default: the name or path, or the module's ``name``).
         device: ``auto``, ``cpu`` or ``cuda[:N]`` for the in-process run (Ray workers use their GPU when
             the cluster has GPUs, else the CPU).
-        batch_size: images per generator call in this process (B·K codes per call; see :mod:`.batched`).
+        batch_size: images per generator call (B·K codes per call; see :mod:`.batched`), in this process or
+            in each Ray actor.
         ray_address: run on Ray: ``"local"`` starts (or joins) a local Ray, ``"auto"`` or
             ``"ray://host:10001"`` an existing cluster. One actor per GPU, or per CPU when there is none.
         workers: at most this many Ray actors.
@@ -208,7 +209,8 @@ def project_many(inputs, out_dir: str | os.PathLike, config=None, *, generator=N
         if ray_address is not None:
             from .ray_runner import project_on_ray
 
-            stream = project_on_ray(pending, generator, job, address=ray_address, workers=workers, device=device)
+            stream = project_on_ray(pending, generator, job, address=ray_address, workers=workers, device=device,
+                                    batch_size=batch_size)
         else:
             from ..device import resolve_device
 
