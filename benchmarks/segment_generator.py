@@ -34,16 +34,23 @@ def iou_bench(args) -> dict:
     from chunkygan.segments.head import save_head
     from chunkygan.segments.train import auto_label, evaluate_head, train_segment_head
 
+    from dataclasses import replace
+
     G = load_generator(args.generator)
     t0 = time.perf_counter()
-    train = auto_label(G, args.train, seed=0)
+    n_max = max(args.train)
+    labelled = auto_label(G, n_max, seed=0)
     t_label = time.perf_counter() - t0
     test = auto_label(G, args.test, seed=10000)
-    out = {"label_seconds_per_image": round(t_label / args.train, 3), "heads": {}}
-    for name, kw in (("mlp", dict(kind="mlp")), ("mlp-ensemble-5", dict(kind="mlp", members=5)),
-                     ("conv", dict(kind="conv"))):
-        if args.heads and name not in args.heads:
+    out = {"label_seconds_per_image": round(t_label / n_max, 3), "heads": {}}
+    variants = (("mlp", dict(kind="mlp")), ("mlp-ensemble-5", dict(kind="mlp", members=5)),
+                ("conv", dict(kind="conv")), ("conv-fine3", dict(kind="conv", layers="fine:3")),
+                ("mlp-fine3", dict(kind="mlp", layers="fine:3")))
+    for (base, kw), n in ((v, n) for v in variants for n in args.train):
+        name = base if n == 30 else f"{base}-n{n}"  # the first N labelled samples (seeds 0...)
+        if args.heads and base not in args.heads:
             continue
+        train = replace(labelled, latents=labelled.latents[:n], labels=labelled.labels[:n], seeds=labelled.seeds[:n])
         t0 = time.perf_counter()
         head, meta = train_segment_head(G, training_set=train, steps=args.head_steps, **kw)
         secs = time.perf_counter() - t0
@@ -191,10 +198,11 @@ def main() -> None:
     ap.add_argument("--direction", default="yaw")
     ap.add_argument("--strengths", type=float, nargs="*", default=[-2.0, -1.0, 0.0, 1.0, 2.0])
     ap.add_argument("--generator", default="dcgan-faces-64")
-    ap.add_argument("--train", type=int, default=30)
+    ap.add_argument("--train", type=int, nargs="+", default=[30], help="labelled training samples (several: each)")
     ap.add_argument("--test", type=int, default=100)
     ap.add_argument("--head-steps", type=int, default=150)
-    ap.add_argument("--heads", nargs="*", default=None, help="subset of mlp, mlp-ensemble-5, conv")
+    ap.add_argument("--heads", nargs="*", default=None,
+                    help="subset of mlp, mlp-ensemble-5, conv, conv-fine3, mlp-fine3 (fine3: the 3 finest blocks)")
     ap.add_argument("--head", default=None, help="head file (default: the cached default head, trained if missing)")
     ap.add_argument("--photos", nargs="*", default=["astronaut", "grace_hopper"])
     ap.add_argument("--steps", type=int, default=200)

@@ -184,3 +184,21 @@ def test_bad_targets_are_refused(sg2):
         Projector(sg2, torch.full((1, 3, 16, 16), 255.0), ProjectionConfig(**FAST))
     with pytest.raises(ValueError, match="one RGB image"):
         Projector(sg2, torch.zeros(2, 3, 16, 16), ProjectionConfig(**FAST))
+
+
+def test_metrics_report_fragmentation_and_the_prior_is_a_loss_term(sg2):
+    """K > 1: metrics carry the fragmentation summary; the smoothness prior is a reported term of Eq. 2's loss
+    only for free logits (user masks kept fixed ignore it)."""
+    cfg = ProjectionConfig(method="chunky-w+", segments=3, steps=2, mask_smoothness=0.1, mask_edge_sigma=0.2, **FAST)
+    p = Projector(sg2, _target(sg2), cfg)
+    info = p.step()
+    assert "mask_tv" in info.terms and info.loss == pytest.approx(info.reconstruction + 0.1 * info.terms["mask_tv"])
+    m = p.result(with_metrics=True).metrics
+    assert set(m["fragmentation"]) == {"components_mean", "components_max", "boundary_ratio_mean",
+                                       "boundary_ratio_max", "segments_used"}
+    assert "fragmentation" not in Projector(sg2, _target(sg2), ProjectionConfig(method="w+", steps=1, **FAST)
+                                            ).result(with_metrics=True).metrics
+    fixed = Projector(sg2, _target(sg2), cfg, masks=SegmentMasks.grid(2, 16))
+    assert "mask_tv" not in fixed.step().terms
+    with pytest.raises(ValueError, match="non-negative"):
+        ProjectionConfig(mask_smoothness=-1.0)
