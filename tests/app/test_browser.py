@@ -67,7 +67,7 @@ def page(served):
     try:
         with sync_playwright() as p:
             ctx = p.chromium.launch_persistent_context(profile, executable_path=CHROMIUM, headless=True, args=FLAGS,
-                                                       accept_downloads=True, viewport={"width": 1180, "height": 900})
+                                                       accept_downloads=True, viewport={"width": 1180, "height": 1000})
             pg = ctx.new_page()
             errors = []
             pg.on("pageerror", lambda e: errors.append(str(e)))
@@ -117,7 +117,7 @@ def redrawn(pg, action):
 
 def test_edit_a_photo_in_the_browser(served, page, tmp_path):
     pg, editor = page, served.editor
-    steps = 60 if SHOTS else 150
+    steps = 200 if SHOTS else 150
     pg.goto(served.url)
     pg.wait_for_selector("#photo-input", state="attached")
     # progress lines shown during the projection, recorded as they appear
@@ -129,15 +129,17 @@ def test_edit_a_photo_in_the_browser(served, page, tmp_path):
         lambda: editor.session is not None)
     empty = pg.evaluate(CANVAS_DIGEST)
 
-    # paint a region with the mouse: a few strokes over the middle of the picture
+    # paint a region with the mouse: zig-zag strokes over the middle of the picture (the face)
+    pg.fill("#brush-size", "110")
     box = pg.locator("#overlay").bounding_box()
     x0, y0, w, h = box["x"], box["y"], box["width"], box["height"]
-    pg.mouse.move(x0 + 0.3 * w, y0 + 0.35 * h)
+    pg.mouse.move(x0 + 0.3 * w, y0 + 0.3 * h)
     pg.mouse.down()
-    for t in range(1, 21):
-        pg.mouse.move(x0 + (0.3 + 0.4 * t / 20) * w, y0 + (0.35 + 0.15 * (t % 2)) * h)
-    for t in range(1, 11):
-        pg.mouse.move(x0 + 0.7 * w - 0.4 * w * t / 10, y0 + 0.6 * h)
+    for row in range(5):
+        y = y0 + (0.3 + 0.1 * row) * h
+        for t in range(11):
+            x = 0.3 + 0.4 * t / 10 if row % 2 == 0 else 0.7 - 0.4 * t / 10
+            pg.mouse.move(x0 + x * w, y)
     pg.mouse.up()
     shot(pg, "editor-paint.png")
     act(pg, editor, lambda: pg.click("#add-region"), lambda: len(editor.session.layers) == 1)
@@ -145,7 +147,16 @@ def test_edit_a_photo_in_the_browser(served, page, tmp_path):
 
     # project the region (Eq. 3) and see the progress
     pg.fill("#project-steps", str(steps))
-    act(pg, editor, lambda: pg.click("#project"), lambda: editor.session.layers[0].code is not None)
+    def start_and_watch():
+        pg.click("#project")
+        if SHOTS:  # the live progress: step, loss and the preview on the canvas
+            while editor.job is None or editor.job.step < steps // 2:
+                time.sleep(0.05)
+            pg.wait_for_function("() => !document.getElementById('progress-box').hidden")
+            time.sleep(1)
+            shot(pg, "editor-progress.png")
+
+    act(pg, editor, start_and_watch, lambda: editor.session.layers[0].code is not None)
     pg.wait_for_function("() => document.getElementById('job-message').textContent.includes('finished')")
     seen = pg.evaluate("() => window.progressSeen")
     assert any(f"/{steps}" in s and "loss" in s for s in seen), seen
@@ -155,13 +166,15 @@ def test_edit_a_photo_in_the_browser(served, page, tmp_path):
     shot(pg, "editor-projected.png")
 
     # move a slider: the canvas changes; undo: it comes back
-    name = editor.bank.names()[0]
+    name = "smile" if SHOTS else editor.bank.names()[0]
     slider = pg.locator(f"input[data-direction='{name}']")
     act(pg, editor, lambda: slider.fill("2"), lambda: len(editor.session.layers[0].edits) == 1)
     edited = pg.evaluate(CANVAS_DIGEST)
     assert edited != projected
     assert editor.session.layers[0].edits[0].strength == 2.0
-    shot(pg, "editor-edit.png")
+    if SHOTS:
+        pg.uncheck("#show-masks")  # the overlay is drawn over the canvas, not into it
+        shot(pg, "editor-edit.png")
     redrawn(pg, lambda: pg.check("input[name=view][value=diff]"))
     shot(pg, "editor-difference.png")
     redrawn(pg, lambda: pg.check("input[name=view][value=after]"))

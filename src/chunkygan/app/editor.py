@@ -119,7 +119,7 @@ class Editor:
         self._job_ids = itertools.count(1)
         self.job: Job | None = None
         self.preview_png: bytes | None = None
-        self._cache: dict[tuple, bytes] = {}
+        self._cache: dict[tuple, tuple] = {}  # (id(state), view) -> (state, PNG bytes)
         if self.session_dir is not None and _saved_session(self.session_dir) is not None:
             self._load_now(self.session_dir)
 
@@ -131,7 +131,7 @@ class Editor:
     def close(self) -> None:
         if self.job and self.job.status == "running":
             self.job.cancel.set()
-        self._worker.shutdown(wait=True, cancel_futures=True)
+        self._worker.shutdown(wait=True)  # lets a queued autosave finish
 
     @property
     def busy(self) -> bool:
@@ -222,6 +222,26 @@ class Editor:
             return
         self.save(self.session_dir, photo_too=photo_too)
 
+    def _after_change(self) -> None:
+        """After a step (worker thread): render the new picture into the cache, then save in the background.
+
+        The save is queued on the same worker, so the page gets its picture first and every later step
+        still sees the saved folder; a failing save is shown in the page.
+        """
+        try:
+            self.image("after")
+        except EditorError:
+            pass
+
+        def save():
+            try:
+                self._autosave()
+            except (OSError, ValueError) as e:
+                log.error("autosave failed: %s", e)
+                self.emit("error", message=f"the session could not be saved: {e}")
+
+        self._worker.submit(save)
+
     def save(self, folder: str | os.PathLike, photo_too: bool = True) -> Path:
         """Write the editor folder: ``session/`` (EditSession.save) + the photo and its alignment."""
         s = self._need_session()
@@ -296,7 +316,7 @@ class Editor:
             fn(s)
         except (SessionError, ValueError) as e:
             raise EditorError(str(e)) from None
-        self._autosave()
+        self._after_change()
         self.emit("state")
         return {"label": s.history[s.position]}
 
@@ -308,24 +328,32 @@ class Editor:
         except ValueError as e:
             raise EditorError(str(e)) from None
 
+    def cached_image(self, view: str = "after") -> bytes | None:
+        """The PNG of the current state's ``view`` if it is made already (any thread; no computing)."""
+        s = self.session
+        hit = None if s is None else self._cache.get((id(s.state), view))
+        return hit[1] if hit is not None and hit[0] is s.state else None
+
     def image(self, view: str = "after") -> bytes:
         """PNG of the current picture: ``after`` (composite), ``before`` (base), ``diff`` (heat map)."""
         s = self._need_session()
-        key = (id(s.state), view)
-        if key in self._cache:
-            return self._cache[key]
+        st = s.state
+        key = (id(st), view)
+        hit = self._cache.get(key)
+        if hit is not None and hit[0] is st:  # the entry keeps its state alive, so ids are not reused
+            return hit[1]
         if view == "after":
-            img = s.render()
+            img = s.render(state=st)
         elif view == "before":
-            img = s.state.base
+            img = st.base
         elif view == "diff":
-            img = difference_heatmap(s.render(), s.state.base)
+            img = difference_heatmap(s.render(state=st), st.base)
         else:
             raise EditorError(f"unknown view {view!r}; use after, before or diff")
         data = png_bytes(img)
         if len(self._cache) > 64:
             self._cache.clear()
-        self._cache[key] = data
+        self._cache[key] = (st, data)
         return data
 
     def mask_png(self, index: int) -> bytes:
@@ -380,7 +408,7 @@ class Editor:
             try:
                 run(self.session, callback, preview)
                 job.status, job.message = "done", f"{kind} finished in {time.perf_counter() - job.started:.1f} s"
-                self._autosave()
+                self._after_change()
             except Cancelled:
                 job.status, job.message = "cancelled", f"{kind} cancelled at step {job.step}; nothing changed"
             except (SessionError, ValueError, OSError) as e:

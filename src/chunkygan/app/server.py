@@ -166,10 +166,11 @@ def create_app(editor: Editor, token: str, hosts=()):
             return Response(editor.preview_png, media_type="image/png", headers={"Cache-Control": "no-store"})
         if editor.session is None:
             return error(400, "no photo is open yet; open one first")
-        if editor.busy:  # keep answering from the cache while the worker computes
-            cached = editor._cache.get((id(editor.session.state), view))
-            return Response(cached, media_type="image/png") if cached else \
-                error(409, "busy: the picture is shown when the running job ends")
+        cached = editor.cached_image(view)  # made right after each step; no wait for the worker
+        if cached is not None:
+            return Response(cached, media_type="image/png", headers={"Cache-Control": "no-store"})
+        if editor.busy:
+            return error(409, "busy: the picture is shown when the running job ends")
         return await on_worker(lambda: Response(editor.image(view), media_type="image/png",
                                                 headers={"Cache-Control": "no-store"}))
 

@@ -411,6 +411,8 @@ function listen() {
       showJob(ev.job);
     } else if (ev.type === "state") {
       refresh();
+    } else if (ev.type === "error") {
+      showError(ev.message);
     }
   };
 }

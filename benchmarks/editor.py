@@ -1,0 +1,145 @@
+"""The browser editor's speed: slider change -> new picture, and a projection step through the server.
+
+Runs the real server (uvicorn on 127.0.0.1, a free port) with the default generator on the CPU and
+talks to it over HTTP like the page does:
+
+* **slider change -> new image**: ``POST /api/edit`` (the session step + the autosave of the whole
+  history) then ``GET /api/image`` (render + PNG encode) — the two requests the page makes when a
+  slider is released; also the render and the encode alone, in the library. Median of ``--repeats``.
+* **projection overhead**: ``--steps`` steps of the local projection of one region (Eq. 3) through
+  ``POST /api/project`` (job start, progress events, a preview PNG every 5 steps, the autosave at the
+  end, waiting for the page-visible "done" state) against the same ``EditSession.project_region`` call
+  directly; alternated, median of ``--runs`` each, printed as a ratio (aim: <= 1.1x).
+
+Usage::
+
+    python benchmarks/editor.py                   # 2 threads, default generator
+    python benchmarks/editor.py --threads 1 --steps 50
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--generator", default=None)
+    ap.add_argument("--repeats", type=int, default=20)
+    ap.add_argument("--steps", type=int, default=40)
+    ap.add_argument("--runs", type=int, default=3)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+
+    import tempfile
+    from pathlib import Path
+
+    import httpx2 as httpx
+    from skimage.data import astronaut
+
+    from chunkygan.app.editor import Editor, png_bytes
+    from chunkygan.app.server import TOKEN_HEADER, Server
+    from chunkygan.device import keep_cpu_memory_mapped
+    from chunkygan.edit.directions import load_bank_for
+    from chunkygan.generators import default_generator_name, load_generator
+    from chunkygan.imageio import fit_square, pil_to_tensor
+    from chunkygan.session import EditSession
+    from PIL import Image
+
+    keep_cpu_memory_mapped()
+    G = load_generator(args.generator or default_generator_name())
+    bank = load_bank_for(G)
+    R = G.resolution
+    photo = Image.fromarray(astronaut())
+    buf = __import__("io").BytesIO()
+    photo.save(buf, format="PNG")
+    mask = torch.zeros(R, R)
+    mask[R // 8: R // 2, R // 4: 3 * R // 4] = 1  # the face of the astronaut
+
+    tmp = Path(tempfile.mkdtemp(prefix="chunkygan-bench-editor-"))
+    editor = Editor(G, bank, session_dir=tmp / "session", align=False, preview_every=5)
+    server = Server(editor).start()
+    base = server.url.split("/?")[0]
+    client = httpx.Client(base_url=base, headers={TOKEN_HEADER: server.token}, timeout=600)
+
+    def ok(r):
+        if r.status_code != 200:
+            raise SystemExit(f"{r.request.url}: {r.status_code} {r.text}")
+        return r
+
+    def wait_done():
+        while True:
+            st = ok(client.get("/api/state")).json()
+            if not st["busy"]:
+                return st
+            time.sleep(0.005)
+
+    import base64
+
+    mbuf = __import__("io").BytesIO()
+    Image.fromarray((mask.numpy() * 255).astype("uint8"), "L").save(mbuf, format="PNG")
+    mask_url = "data:image/png;base64," + base64.b64encode(mbuf.getvalue()).decode()
+    ok(client.post("/api/open", content=buf.getvalue(), headers={"X-Filename": "astronaut.png"}))
+    ok(client.post("/api/region", json={"mask": mask_url}))
+    lib = EditSession(G, fit_square(pil_to_tensor(photo), R).clamp(-1, 1))
+    lib.add_region(mask)
+
+    # -- projection overhead: server vs library, alternated ------------------------------------------------
+    direct, served = [], []
+    for _ in range(args.runs):
+        t = time.perf_counter()
+        lib.project_region(0, steps=args.steps)
+        direct.append(time.perf_counter() - t)
+        lib.undo()
+        t = time.perf_counter()
+        ok(client.post("/api/project", json={"layer": 0, "steps": args.steps}))
+        st = wait_done()
+        served.append(time.perf_counter() - t)
+        assert st["job"]["status"] == "done", st["job"]
+        ok(client.post("/api/undo"))
+    ok(client.post("/api/redo"))
+
+    # -- slider change -> new image ------------------------------------------------------------------------------
+    name = "smile" if "smile" in bank else bank.names()[0]
+    edit_t, image_t = [], []
+    for i in range(args.repeats):
+        strength = 1.0 + (i % 2)
+        t = time.perf_counter()
+        ok(client.post("/api/edit", json={"direction": name, "strength": strength, "target": [0]}))
+        t1 = time.perf_counter()
+        ok(client.get("/api/image?view=after"))
+        t2 = time.perf_counter()
+        edit_t.append(t1 - t)
+        image_t.append(t2 - t1)
+    s = editor.session
+    render_t, encode_t = [], []
+    for _ in range(args.repeats):
+        t = time.perf_counter()
+        img = s.render()
+        t1 = time.perf_counter()
+        png_bytes(img)
+        render_t.append(t1 - t)
+        encode_t.append(time.perf_counter() - t1)
+    client.close()
+    server.stop()
+
+    ms = lambda xs: 1000 * statistics.median(xs)  # noqa: E731
+    print(f"generator {G.name} ({R}x{R}), CPU, {args.threads} thread(s); history length at the end: {len(s.history)}")
+    print("slider change -> new image (median of %d):" % args.repeats)
+    print(f"  POST /api/edit (step + autosave)      {ms(edit_t):7.1f} ms")
+    print(f"  GET /api/image (render + PNG encode)  {ms(image_t):7.1f} ms")
+    print(f"  total                                 {ms(edit_t) + ms(image_t):7.1f} ms   (aim <= 150 ms)")
+    print(f"  library: render {ms(render_t):.1f} ms, PNG encode {ms(encode_t):.1f} ms")
+    print(f"projection of one region, {args.steps} steps (median of {args.runs}):")
+    print(f"  library EditSession.project_region    {statistics.median(direct):7.2f} s")
+    print(f"  through the server (POST + events)    {statistics.median(served):7.2f} s")
+    print(f"  ratio server / library                {statistics.median(served) / statistics.median(direct):7.3f}x"
+          "   (aim <= 1.1x)")
+
+
+if __name__ == "__main__":
+    main()
