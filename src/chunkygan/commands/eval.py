@@ -78,6 +78,8 @@ def common_options(f):
     f = click.option("--auto", "auto", is_flag=True,
                      help="Segment-wise methods take their masks from the segment generator G^S (K = its classes).")(f)
     f = click.option("--segments", type=int, default=4, show_default=True, help="K of the segment-wise methods.")(f)
+    f = click.option("--loss-resolution", type=int, default=256, show_default=True,
+                     help="Side (px) at which the projection's LPIPS loss sees the images (the metric is always 256).")(f)
     f = click.option("--steps", type=int, default=200, show_default=True, help="Projection steps per pair.")(f)
     f = click.option("--generator", default=None, help="Generator name or checkpoint path (default: the default one).")(f)
     f = click.option("-o", "--output", required=True, type=click.Path(file_okay=False), help="Output folder.")(f)
@@ -85,7 +87,7 @@ def common_options(f):
     return device_option(f)
 
 
-def _setup(generator, device, steps, segments, seed, auto):
+def _setup(generator, device, steps, segments, seed, auto, loss_resolution=256):
     from ..generators import default_generator_name, load_generator
     from ..project.projector import ProjectionConfig
 
@@ -93,7 +95,7 @@ def _setup(generator, device, steps, segments, seed, auto):
     name = generator or default_generator_name()
     try:
         G = load_generator(name, device=dev)
-        base = ProjectionConfig(steps=steps, segments=segments, seed=seed)
+        base = ProjectionConfig(steps=steps, segments=segments, seed=seed, loss_resolution=loss_resolution)
     except (ValueError, OSError, KeyError) as e:
         raise click.ClickException(str(e)) from None
     factory = None
@@ -141,8 +143,8 @@ class _Progress:
                    "Default: the paper's Table 1 rows: w chunky-w w+ chunky-w+ chunky-w+:lambda_reg=1 s chunky-s.")
 @click.option("--lpips-net", type=click.Choice(["alex", "vgg"]), default="alex", show_default=True,
               help="LPIPS trunk of the metric.")
-def fidelity(images, output, generator, steps, segments, auto, align, seed, ray_address, batch_size, no_resume,
-             device, methods, lpips_net) -> None:
+def fidelity(images, output, generator, steps, loss_resolution, segments, auto, align, seed, ray_address, batch_size,
+             no_resume, device, methods, lpips_net) -> None:
     """Projection fidelity (Table 1, Figure 4): project every IMAGE (a folder, glob, file or @list.txt) with every method and score it.
 
     Writes OUT/results.jsonl (a row per pair), table.md and table.csv (mean ± std per method),
@@ -155,7 +157,7 @@ def fidelity(images, output, generator, steps, segments, auto, align, seed, ray_
 
     out = Path(output)
     specs = _methods(methods or " ".join(TABLE1_METHODS))
-    G, name, base, factory = _setup(generator, device, steps, segments, seed, auto)
+    G, name, base, factory = _setup(generator, device, steps, segments, seed, auto, loss_resolution)
     inputs = _inputs(images, out, align, max(256, G.resolution))
     bars = _Progress(len(inputs) * len(specs), steps)
     try:
@@ -216,8 +218,8 @@ def _strengths(text: str) -> tuple[float, ...]:
 @click.option("--reference", default=None, help="Method whose effect the others are calibrated to (default: the first).")
 @click.option("--reference-strength", type=float, default=1.0, show_default=True,
               help="The target effect is the reference method's rate times this strength.")
-def editing(images, output, generator, steps, segments, auto, align, seed, ray_address, batch_size, no_resume,
-            device, methods, directions, bank, probe, strengths, reference, reference_strength) -> None:
+def editing(images, output, generator, steps, loss_resolution, segments, auto, align, seed, ray_address, batch_size,
+            no_resume, device, methods, directions, bank, probe, strengths, reference, reference_strength) -> None:
     """Editability (Table 2): identity loss after edits whose strengths are calibrated per method.
 
     Projects every IMAGE with every method (reusing OUT/projections from `chunkygan eval fidelity -o OUT`),
@@ -235,7 +237,7 @@ def editing(images, output, generator, steps, segments, auto, align, seed, ray_a
     out = Path(output)
     specs = _methods(methods or " ".join(TABLE2_METHODS))
     dirs = [d.strip() for d in (directions or ",".join(PAPER_DIRECTIONS)).split(",") if d.strip()]
-    G, name, base, _ = _setup(generator, device, steps, segments, seed, False)
+    G, name, base, _ = _setup(generator, device, steps, segments, seed, False, loss_resolution)
     try:
         dbank = load_bank_for(name, bank)
         dbank.check(G)
