@@ -70,13 +70,14 @@ def _check_folder(folder: Path, create: bool) -> None:
                               f"folder; cannot write {folder} (choose another output)")
     if missing and not create:
         raise OutputPathError(f"{folder}: no such folder")
+    try:
+        read_only = bool(os.statvfs(p).f_flag & os.ST_RDONLY)
+    except (AttributeError, OSError):  # pragma: no cover - platforms without statvfs
+        read_only = False
+    if read_only:
+        raise OutputPathError(f"{p}: the file system is read-only; write elsewhere")
     if not os.access(p, os.W_OK | os.X_OK):
         raise OutputPathError(f"{p}: the folder is not writable (permission denied); write elsewhere")
-    try:
-        if os.statvfs(p).f_flag & os.ST_RDONLY:
-            raise OutputPathError(f"{p}: the file system is read-only; write elsewhere")
-    except (AttributeError, OSError):  # pragma: no cover - platforms without statvfs
-        pass
 
 
 def check_output_path(path: str | os.PathLike, *, suffix_required: bool = True) -> Path:

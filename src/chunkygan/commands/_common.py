@@ -14,8 +14,17 @@ from ..device import keep_cpu_memory_mapped, resolve_device
 MAX_LIST = 100_000
 
 
-def parse_int_list(text: str) -> list[int]:
-    """``"0-7"`` → [0..7]; ``"1,3,5-6"`` → [1,3,5,6]."""
+def parse_int_list(text: str, option: str | None = None) -> list[int]:
+    """``"0-7"`` → [0..7]; ``"1,3,5-6"`` → [1,3,5,6]; ``option`` names the option in error messages."""
+    try:
+        return _parse_int_list(text)
+    except click.BadParameter as e:
+        if option is not None:
+            e.param_hint = option
+        raise
+
+
+def _parse_int_list(text: str) -> list[int]:
     out: list[int] = []
     for part in str(text).split(","):
         part = part.strip()
@@ -26,6 +35,8 @@ def parse_int_list(text: str) -> list[int]:
             lo, hi = _int(a, text), _int(b, text)
             if hi < lo:
                 raise click.BadParameter(f"range {part!r} is empty (end before start)")
+            if len(out) + hi - lo + 1 > MAX_LIST:
+                raise click.BadParameter(f"{text!r} lists more than {MAX_LIST} numbers")
             out.extend(range(lo, hi + 1))
         else:
             out.append(_int(part, text))

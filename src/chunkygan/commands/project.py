@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ._common import device_option, get_device
+from ._common import FiniteFloat, device_option, get_device, output_folder
 from ._batch import batch_config, batch_options, is_batch, refuse_single_image_options, run_batch
 from ._pti import drop_stale_delta, pti_options, run_pti
 
@@ -55,13 +55,60 @@ def paste_into_photo(img, alignment_json: Path, dest: Path) -> Path | None:
     return save_image(paste_back(img.cpu(), photo, tr), dest)
 
 
+def check_resume(ck, ck_path: Path, *, image, generator: str, space: str, segments, align: bool, R: int) -> None:
+    """Refuse ``--resume`` when IMAGE, the generator, the latent space or K differ from the checkpoint's."""
+    from ..imageio import fit_square, load_image
+
+    where = f"{ck_path} was made"
+    fix = "; drop --resume to start over, or write to another -o folder"
+    if ck.generator and str(ck.generator) != generator:
+        raise click.ClickException(f"{where} with generator {ck.generator!r}, not {generator!r}{fix}")
+    sp = space.lower().replace("wplus", "w+")
+    if sp != "auto" and sp != ck.space:
+        raise click.ClickException(f"{where} in latent space {ck.space!r}, not {sp!r}{fix}")
+    if segments is not None and segments != ck.num_segments:
+        raise click.ClickException(f"{where} with K = {ck.num_segments} segments, not {segments}{fix}")
+    if align:
+        import json
+
+        info = ck_path.parent / ALIGN_FILE
+        photo = json.loads(info.read_text()).get("photo") if info.is_file() else None
+        if photo != str(Path(image).resolve()):
+            raise click.ClickException(f"{where} from the photo {photo!r}, not {str(Path(image).resolve())!r}{fix}")
+    elif ck.target is not None:
+        if (ck_path.parent / ALIGN_FILE).is_file():
+            raise click.ClickException(f"{where} with --align; pass --align again to resume it")
+        target = fit_square(load_image(image), R)
+        if target.shape != ck.target.shape or float((target - ck.target).abs().max()) > 1e-4:
+            raise click.ClickException(f"{where} from another image than {image}{fix}")
+
+
+def save_checkpoint(p, ck_path: Path) -> Path:
+    """The projector's checkpoint plus its progression snapshots, so a resumed run's progression.png is whole."""
+    import torch
+
+    ck = p.checkpoint()
+    if p.snapshots:
+        ck.extra["snapshot_steps"] = torch.tensor([float(s) for s, _ in p.snapshots])
+        ck.extra["snapshot_images"] = torch.cat([img.float().cpu() for _, img in p.snapshots])
+    return ck.save(ck_path)
+
+
+def restore_snapshots(ck) -> list:
+    """The snapshots :func:`save_checkpoint` stored (``[(step, [1,3,R,R]), ...]``)."""
+    steps, imgs = ck.extra.get("snapshot_steps"), ck.extra.get("snapshot_images")
+    if steps is None or imgs is None:
+        return []
+    return [(int(s), imgs[i:i + 1].clone()) for i, s in enumerate(steps.tolist())]
+
+
 @click.command("project")
 @click.argument("image", nargs=-1, required=True)
 @click.option("-o", "--output", required=True, type=click.Path(file_okay=False), help="Output folder.")
 @click.option("--generator", default=None, help="Generator name or checkpoint path (default: the default generator).")
 @click.option("--space", default="auto", show_default=True,
               help="Latent space: z, w, w+ or s (auto: w+ when the generator has it, else z).")
-@click.option("--segments", "segments", type=int, default=None,
+@click.option("--segments", "segments", type=click.IntRange(1, 64), default=None,
               help="Number of segments K; 1 = classic global projection. Given K > 1 without --masks: k-means "
                    "free masks (default: the paper's G^S mode for a face, else k-means with K = 4).")
 @click.option("--masks", "masks_path", default=None,
@@ -69,26 +116,28 @@ def paste_into_photo(img, alignment_json: Path, dest: Path) -> Path | None:
                    "logits from k-means), grid; or user masks: a folder of PNGs (one per segment) or one label "
                    "image (sets K).")
 @click.option("--refine-masks", is_flag=True, help="Optimise the user masks jointly (free logits started from them).")
-@click.option("--feather", type=float, default=0.0, show_default=True, help="Feather user masks by this many pixels.")
+@click.option("--feather", type=FiniteFloat(0, 1000), default=0.0, show_default=True, help="Feather user masks by this many pixels.")
 @click.option("--static-mask", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Greyscale PNG: white pixels keep the input unchanged (Eq. 3).")
-@click.option("--steps", type=int, default=200, show_default=True, help="Optimisation steps.")
-@click.option("--lambda-reg", type=float, default=0.0, show_default=True,
+@click.option("--steps", type=click.IntRange(1, 1_000_000), default=200, show_default=True, help="Optimisation steps.")
+@click.option("--lambda-reg", type=FiniteFloat(0, 1e6), default=0.0, show_default=True,
               help="Eq. 2 dispersion weight λ_reg (pulls the K codes towards their mean; helps later edits).")
-@click.option("--l2-weight", type=float, default=1.0, show_default=True, help="Weight of an extra pixel MSE term.")
+@click.option("--l2-weight", type=FiniteFloat(0, 1e6), default=1.0, show_default=True, help="Weight of an extra pixel MSE term.")
 @click.option("--loss", default="lpips-alex", show_default=True, help="Reconstruction loss (lpips-alex, lpips-vgg, l2, l1).")
-@click.option("--lr", type=float, default=None, help="Learning rate of the codes (default per space).")
-@click.option("--mask-resolution", type=int, default=None, help="Side of the free mask-logit grid (default R/4).")
+@click.option("--lr", type=FiniteFloat(0, 1, min_open=True), default=None,
+              help="Learning rate of the codes, in (0, 1] (default per space).")
+@click.option("--mask-resolution", type=click.IntRange(1, 4096), default=None,
+              help="Side of the free mask-logit grid, 1 to R (default R/4).")
 @click.option("--init", "init", default=None, type=click.Path(exists=True),
               help="Start from an earlier projection (projection.safetensors or its folder).")
 @click.option("--resume", is_flag=True, help=f"Continue from OUT/{CHECKPOINT} if it exists.")
-@click.option("--checkpoint-every", type=int, default=50, show_default=True, help="Save a checkpoint every N steps (0: never).")
-@click.option("--snapshots", type=int, default=8, show_default=True, help="Frames in progression.png (0: none).")
+@click.option("--checkpoint-every", type=click.IntRange(0), default=50, show_default=True, help="Save a checkpoint every N steps (0: never).")
+@click.option("--snapshots", type=click.IntRange(0, 1000), default=8, show_default=True, help="Frames in progression.png (0: none).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--auto", "auto", is_flag=True,
               help="Same as --masks gs: masks from the segment generator G^S(X^S), X^S optimised jointly (K = its "
                    "classes); trains the generator's default head on first use (face extra).")
-@click.option("--mask-smoothness", type=float, default=None,
+@click.option("--mask-smoothness", type=FiniteFloat(0, 1e6), default=None,
               help="Weight of the smoothness prior (total variation) on free mask logits (default: "
                    "the projector's; 0 = off).")
 @click.option("--segment-head", type=click.Path(exists=True, dir_okay=False), default=None,
@@ -96,7 +145,7 @@ def paste_into_photo(img, alignment_json: Path, dest: Path) -> Path | None:
 @click.option("--align", "align", is_flag=True,
               help="IMAGE is an unaligned photo: align the face the FFHQ way first (face extra), and paste the "
                    "reconstruction back into the photo (photo_reconstruction.png).")
-@click.option("--face", "face_index", type=int, default=None, help="With --align: which face (0 = largest).")
+@click.option("--face", "face_index", type=click.IntRange(0), default=None, help="With --align: which face (0 = largest).")
 @pti_options
 @batch_options
 @device_option
@@ -121,16 +170,22 @@ def command(image, output, generator, space, segments, masks_path, refine_masks,
     from ..generators import default_generator_name, load_generator
     from ..imageio import ImageInputError, load_image
     from ..project.io import Projection, ProjectionFileError
-    from ..project.outputs import write_outputs
+    from ..project.outputs import finish_outputs, write_outputs
     from ..project.projector import ProjectionConfig, Projector
     from ..segments.masks import MaskInputError, SegmentMasks, load_static_mask
 
+    out = output_folder(output)  # refused here, before any work, if results could not be written
+    segments_given = segments  # (defaults are filled in below; --resume compares what the user asked for)
+    ck_path = out / CHECKPOINT
+    if resume and ck_path.is_file() and generator is None:
+        generator = Projection.load(ck_path).generator or None  # resume with the checkpoint's generator
     dev = get_device(device)
     gen_name = generator or default_generator_name()
     G = load_generator(gen_name, device=dev)
     R = G.resolution
-    out = Path(output)
-    ck_path = out / CHECKPOINT
+    if mask_resolution is not None and mask_resolution > R:
+        raise click.BadParameter(f"{mask_resolution} is larger than the generator resolution {R} (allowed: 1 to {R})",
+                                 param_hint="--mask-resolution")
     if is_batch(image, batch_size, ray_address):  # many inputs: OUT/<name>/ per image (commands/_batch.py)
         refuse_single_image_options(**{"--align": align, "--init": init, "--auto": auto or segment_head,
                                        "--refine-masks": refine_masks, "--pti": pti_steps})
@@ -193,11 +248,20 @@ def command(image, output, generator, space, segments, masks_path, refine_masks,
     try:
         if resume and ck_path.is_file():
             ck = Projection.load(ck_path)
+            check_resume(ck, ck_path, image=image, generator=str(gen_name), space=space, segments=segments_given,
+                         align=align, R=R)
             p = Projector.resume(G, ck, steps=max(steps, ck.step), mask_source=source)
+            p.snapshots = restore_snapshots(ck)
             click.echo(f"resuming {ck_path} at step {ck.step} of {p.config.steps}")
         else:
             if resume:
                 click.echo(f"no checkpoint at {ck_path}; starting from the beginning")
+            from ..fileio import remove_owned
+
+            remove_owned(ck_path)  # an earlier run's checkpoint must not be resumed into this one
+            if not align:  # an earlier --align run's record would paste this result into its photo
+                remove_owned(out / ALIGN_FILE)
+                remove_owned(out / "transform.json")
             if probe is not None:  # already loaded (and aligned) to choose the mask mode
                 target = probe
             elif align:
@@ -244,13 +308,13 @@ def command(image, output, generator, space, segments, masks_path, refine_masks,
                     frames.append((info.step, p.output().cpu(), p.masks().detach().cpu()))
             bar.set_postfix(loss=f"{info.loss:.4f}", refresh=False)
             if checkpoint_every > 0 and info.step % checkpoint_every == 0 and not p.done:
-                p.checkpoint().save(ck_path)
+                save_checkpoint(p, ck_path)
     result = p.result(with_metrics=True)
     if pti_steps > 0:  # pivotal tuning around the K pivots (project/pti.py); its metrics go into metrics.json
         run_pti(G, result, out, pti_steps, pti_lr, pti_target_lpips, pti_locality, pti_mode)
     else:
         drop_stale_delta(out)
-    files = write_outputs(out, result, G, p.snapshots)
+    files = write_outputs(out, result, G, p.snapshots, complete=False)
     if frames:
         from ..imageio import save_image
         from ..segments.gs import progression_strip
@@ -259,7 +323,8 @@ def command(image, output, generator, space, segments, masks_path, refine_masks,
     aligned = out / ALIGN_FILE
     if aligned.is_file():  # made with --align (now or before a --resume): paste the reconstruction back
         files["photo_reconstruction"] = paste_into_photo(result.composite(G), aligned, out / "photo_reconstruction.png")
-    p.checkpoint().save(ck_path)  # final state with optimiser: `--resume --steps N` extends the run
+    save_checkpoint(p, ck_path)  # final state with optimiser: `--resume --steps N` extends the run
+    files["metrics"] = finish_outputs(out, files, dict(result.metrics))  # last: marks the folder complete
     m = result.metrics
     click.echo(f"LPIPS {m['lpips']:.4f}, L2 {m['l2']:.4f}, {m['seconds']:.1f} s")
     click.echo(f"wrote {len(files)} files to {out}/ (comparison: {files['comparison']})")

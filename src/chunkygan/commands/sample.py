@@ -23,7 +23,7 @@ MAX_SEEDS = 1024
 def command(generator, seeds, truncation, nrow, output, device) -> None:
     """Render one image per seed (z ~ N(0, I) from torch.Generator(seed)) into a grid."""
     output = output_file(output)
-    seed_list = parse_int_list(seeds)
+    seed_list = parse_int_list(seeds, "--seeds")
     if len(seed_list) > MAX_SEEDS:
         raise click.BadParameter(f"{len(seed_list)} seeds; at most {MAX_SEEDS} per grid", param_hint="--seeds")
     dev = get_device(device)
