@@ -96,6 +96,8 @@ def test_sigkill_during_run_then_resume(tiny, tmp_path):
     proc.wait()
     assert not (killed / "metrics.json").exists() or proc.returncode == 0
     Projection.load(killed / "checkpoint.safetensors")  # whole, never half-written
+    (killed / ".segment_00.abcd_123.tmp.png").write_bytes(b"half")  # what a kill during a write leaves
+    (killed / ".my_hidden").write_text("mine")
     r = run_cli(*args, "--resume")
     assert r.code == 0, r.stderr
     assert run_cli(*project_args(tiny, full, "--steps", 16, "--checkpoint-every", 2, "--snapshots", 4)).code == 0
@@ -103,3 +105,4 @@ def test_sigkill_during_run_then_resume(tiny, tmp_path):
     assert torch.equal(a.codes, b.codes) and torch.equal(a.masks, b.masks)
     assert Image.open(full / "progression.png").size == Image.open(killed / "progression.png").size
     assert (killed / "metrics.json").is_file()
+    assert not (killed / ".segment_00.abcd_123.tmp.png").exists() and (killed / ".my_hidden").read_text() == "mine"

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import click
 
-from ._common import device_option, get_device
+from ._common import device_option, get_device, output_folder
 
 
 @click.command("demo")
@@ -13,8 +13,8 @@ from ._common import device_option, get_device
 @click.option("--photo", type=click.Choice(["astronaut", "grace_hopper"]), default="astronaut", show_default=True,
               help="Public-domain portrait shipped by scikit-image (astronaut) or matplotlib (grace_hopper).")
 @click.option("--generator", default=None, help="Generator name or checkpoint path (default: the default generator).")
-@click.option("--segments", type=int, default=4, show_default=True, help="K for the segment-wise projection.")
-@click.option("--steps", type=int, default=200, show_default=True, help="Steps for each of the two projections.")
+@click.option("--segments", type=click.IntRange(2, 64), default=4, show_default=True, help="K for the segment-wise projection.")
+@click.option("--steps", type=click.IntRange(1, 1_000_000), default=200, show_default=True, help="Steps for each of the two projections.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @device_option
 def command(output, photo, generator, segments, steps, seed, device) -> None:
@@ -26,6 +26,7 @@ def command(output, photo, generator, segments, steps, seed, device) -> None:
 
     from ..pipelines.demo import DEMO_PHOTOS, run_demo
 
+    output_folder(output)  # refused before any work if the results could not be written
     dev = get_device(device)
     click.echo(f"demo: {DEMO_PHOTOS[photo].description}")
     bars: dict = {}

@@ -50,11 +50,21 @@ RESULT_FILES = re.compile(r"(projection\.safetensors|target\.png|reconstruction\
 MARKER = "metrics.json"
 
 
+#: a temporary file of :func:`chunkygan.fileio.atomic_path` (``.NAME-STEM.XXXXXXXX.tmp.SUFFIX``), left only by a kill
+_TEMP = re.compile(r"\.(?P<stem>.+)\.[A-Za-z0-9_]{8}\.tmp(?P<suffix>\.[A-Za-z0-9]+)?")
+
+
 def begin_outputs(folder: str | os.PathLike) -> Path:
-    """Create ``folder`` and remove its completion marker (an earlier run's results are now in flux)."""
+    """Create ``folder``, remove its completion marker (an earlier run's results are now in flux) and the
+    temporary files a killed run may have left beside its result files."""
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
     remove_owned(out / MARKER)
+    for entry in os.scandir(out):
+        m = _TEMP.fullmatch(entry.name)
+        if m and (RESULT_FILES.fullmatch(m["stem"] + (m["suffix"] or "")) or
+                  m["stem"] + (m["suffix"] or "") == "checkpoint.safetensors"):
+            remove_owned(entry.path)
     return out
 
 
