@@ -99,6 +99,15 @@ def test_steps_match_the_library_bit_for_bit(client, tmp_path):
     diff = Image.open(io.BytesIO(client.get("/api/image?view=diff").content))
     assert diff.size == (16, 16)
 
+    # the session folder as a zip, and `--session DIR` reopening the autosaved folder
+    import zipfile
+
+    z = zipfile.ZipFile(io.BytesIO(client.get("/api/export.zip").content))
+    assert {"chunkygan-session/session/session.json", "chunkygan-session/photo.png"} <= set(z.namelist())
+    again = Editor(G, bank, session_dir=tmp_path / "autosave", align=False)
+    assert again.session.history == lib.history and torch.equal(again.session.render(), lib.render())
+    again.close()
+
 
 def test_auto_projection_makes_layers_that_reproduce_the_composite(client):
     ok(client.post("/api/open", content=photo_png(), headers={"X-Filename": "p.png"}))
@@ -173,3 +182,15 @@ def test_host_names():
     assert host_name("[::1]:80") == "::1"
     assert host_name("LOCALHOST") == "localhost"
     assert host_name("evil.example:1") == "evil.example"
+
+
+def test_cli_refuses_a_broken_photo_in_one_line(tmp_path):
+    from click.testing import CliRunner
+
+    from chunkygan.cli import main
+
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"not a picture")
+    r = CliRunner().invoke(main, ["editor", str(bad), "--session", str(tmp_path / "s"), "--no-align"])
+    assert r.exit_code != 0 and "broken.jpg" in r.output and "Traceback" not in r.output
+    assert not (tmp_path / "s").exists() or not any((tmp_path / "s").iterdir())

@@ -88,9 +88,15 @@ CANVAS_DIGEST = """async () => {
 
 
 def shot(pg, name):
+    """A screenshot for the README (only with CHUNKYGAN_SCREENSHOTS)."""
     if SHOTS:
+        import io
+
+        from PIL import Image
+
         Path(SHOTS).mkdir(parents=True, exist_ok=True)
-        pg.screenshot(path=str(Path(SHOTS) / name))
+        im = Image.open(io.BytesIO(pg.screenshot())).convert("RGB")
+        im.save(Path(SHOTS) / name, optimize=True)
 
 
 def act(pg, editor, action, until, deadline_s=120):

@@ -253,6 +253,8 @@ class Editor:
         if photo_too:
             if self.photo is not None:
                 save_image(self.photo, folder / PHOTO_FILE)
+            elif (folder / PHOTO_FILE).exists():
+                (folder / PHOTO_FILE).unlink()
             if self.transform is not None:
                 self.transform.save(folder / TRANSFORM_FILE)
             elif (folder / TRANSFORM_FILE).exists():
@@ -260,8 +262,12 @@ class Editor:
         return folder
 
     def load(self, folder: str | os.PathLike) -> dict:
+        """Open a saved session (an editor folder or a bare EditSession folder); it is then saved into the
+        editor's own session folder, as every step is."""
         self._check_idle()
-        return self._load_now(Path(folder))
+        out = self._load_now(Path(folder))
+        self._autosave(photo_too=True)
+        return out
 
     def _load_now(self, folder: Path) -> dict:
         where = _saved_session(folder)
