@@ -1,9 +1,12 @@
 """The batch on a local Ray cluster with two CPU workers (the `cluster` extra, installed by `make`)."""
 import os
+from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from chunkygan.batch import DONE, project_many, read_summary
+from chunkygan.cli import main
 from chunkygan.project.io import Projection
 
 from batch_photos import make_photos
@@ -25,24 +28,27 @@ def local_ray():
     ray.shutdown()
 
 
-def test_two_ray_workers_give_the_same_results_as_one_process(tmp_path, gen_path, config):
-    photos = make_photos(tmp_path / "in", NAMES[:4])
-    (tmp_path / "in" / "bad.png").write_text("not an image")
-    local = list(project_many([str(tmp_path / "in")], tmp_path / "local", config, generator=gen_path, device="cpu"))
-    on_ray = list(project_many([str(tmp_path / "in")], tmp_path / "ray", config, generator=gen_path,
-                               ray_address="local"))
+def test_two_ray_workers_give_the_same_results_as_one_process(tmp_path, gen_path, config, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # relative paths: the workers get absolute ones, the summary keeps these
+    photos = make_photos(Path("in"), NAMES[:4])
+    Path("in/bad.png").write_text("not an image")
+    local = list(project_many(["in"], "local", config, generator=gen_path, device="cpu"))
+    on_ray = list(project_many(["in"], "ray", config, generator=gen_path, ray_address="local"))
     assert len({r.worker for r in on_ray if r.worker}) == 2  # both actors took images
-    assert sorted(r.input.name for r in on_ray) == sorted(r.input.name for r in local)
-    rows_local, rows_ray = read_summary(tmp_path / "local"), read_summary(tmp_path / "ray")
+    assert sorted(str(r.input) for r in on_ray) == sorted(str(r.input) for r in local)
+    rows_local, rows_ray = read_summary("local"), read_summary("ray")
     strip = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
     assert strip(rows_ray) == strip(rows_local)  # bitwise-equal metrics: one torch thread per worker
-    assert rows_ray[0]["status"] == "failed" and "not an image format" in rows_ray[0]["error"]
+    assert rows_ray[0]["input"] == "in/bad.png" and "not an image format" in rows_ray[0]["error"]
     for p in photos:
-        a, b = Projection.load(tmp_path / "local" / p.stem), Projection.load(tmp_path / "ray" / p.stem)
+        a, b = Projection.load(Path("local") / p.stem), Projection.load(Path("ray") / p.stem)
         assert (a.codes == b.codes).all() and (a.masks == b.masks).all()
-    # a rerun on Ray skips everything finished
-    again = list(project_many([str(tmp_path / "in")], tmp_path / "ray", config, generator=gen_path, ray_address="local"))
-    assert sorted(r.status for r in again) == ["failed"] + ["skipped"] * 4
+    # the CLI on Ray: a rerun with one more photo projects only that one
+    make_photos(Path("in"), ["new.png"], seed=3)
+    r = CliRunner().invoke(main, ["project", "in", "-o", "ray", "--generator", gen_path, "--segments", "2", "--steps",
+                                  "4", "--loss", "l2", "--masks", "kmeans", "--snapshots", "0", "--ray", "local"])
+    assert r.exit_code == 1 and "1 projected, 4 finished earlier (skipped), 1 failed" in r.output, r.output
+    assert (Path("ray") / "new" / DONE).is_file() and len(read_summary("ray")) == 6
 
 
 def test_a_killed_worker_loses_only_its_images(tmp_path, gen_path, config, caplog):

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import collections
 import logging
+import os
 import uuid
+from pathlib import Path
 from typing import Iterator
 
 from .results import ImageResult
@@ -101,7 +103,7 @@ def project_on_ray(items: list[WorkItem], generator, job: BatchJob, *, address: 
             while idle and queue:
                 actor = idle.popleft()
                 group = [queue.popleft() for _ in range(min(batch_size, len(queue)))]
-                inflight[actor.project.remote(group)] = (actor, group)
+                inflight[actor.project.remote([_absolute(i) for i in group])] = (actor, group)
             if not inflight:  # every actor died: start one more, up to n replacements
                 if restarts >= n:
                     for item in queue:
@@ -133,12 +135,23 @@ def project_on_ray(items: list[WorkItem], generator, job: BatchJob, *, address: 
                     yield _lost(item, str(e).strip().splitlines()[-1])
                 continue
             idle.append(actor)
-            yield from results
+            by_index = {i.index: i for i in group}
+            for r in results:  # report the paths as the caller gave them (actors got absolute ones)
+                item = by_index[r.index]
+                if r.error:
+                    r.error = r.error.replace(str(_absolute(item).path), str(item.path))
+                r.input, r.output = item.path, item.folder
+                yield r
     finally:
         for a in actors:
             ray.kill(a)
         if started:
             ray.shutdown()
+
+
+def _absolute(item: WorkItem) -> WorkItem:
+    """The item with absolute paths: a worker's working folder need not be the driver's."""
+    return WorkItem(item.index, Path(os.path.abspath(item.path)), Path(os.path.abspath(item.folder)))
 
 
 def _lost(item: WorkItem, msg: str) -> ImageResult:

@@ -65,7 +65,9 @@ def run_batch(images, out: Path, G, gen_name: str, config, *, device, batch_size
     counts = {"ok": 0, "skipped": 0, "failed": 0}
     failed = []
     try:
-        for r in project_many(images, out, config, generator=G, generator_name=gen_name, device=device,
+        # Ray actors load the generator themselves, once each (by name, or a path every node can read)
+        for r in project_many(images, out, config, generator=gen_name if ray_address else G, generator_name=gen_name,
+                              device=device,
                               batch_size=batch_size, ray_address=ray_address, static_mask=static_mask,
                               recursive=recursive, callback=None if ray_address else on_step):
             counts[r.status] += 1
