@@ -142,3 +142,39 @@ def test_arcface_features_tell_people_apart(photos):
     f = arcface_features(torch.cat([a, a.flip(-1), g]))
     assert f.shape == (3, 512) and torch.allclose(f.norm(dim=1), torch.ones(3), atol=1e-5)
     assert (f[0] @ f[1]) > (f[0] @ f[2]) + 0.2
+
+
+@pytest.mark.face
+@needs_ag
+@needs_mp
+def test_64px_renders_are_scored_or_refused_clearly(caplog):
+    """Generator-size renders (64 px): every image gets a number, or a NoFaceError / a warning naming it."""
+    import logging
+
+    from chunkygan.face.labellers import label_images
+    from chunkygan.generators import load_generator
+
+    G = load_generator("stylegan2-faces-64")
+    with torch.no_grad():
+        imgs = G(torch.randn(4, G.z_dim, generator=torch.Generator().manual_seed(3)))  # read at 128 px in a check
+    assert imgs.shape[-1] == 64
+    out = label_images(imgs, ("age", "gender", "smile", "yaw"), missing="nan")
+    assert all(torch.isfinite(v).all() for v in out.values()), out  # upsampled before detection: all read
+    blank = torch.zeros(3, 3, 64, 64)
+    with pytest.raises(NoFaceError, match=r"image 0 \(64x64 px, upsampled"):
+        label_images(blank, ("age",))
+    with caplog.at_level(logging.WARNING, logger="chunkygan.face.labellers"):
+        out = label_images(torch.cat([imgs[:1], blank[:1]]), ("smile",), missing="nan")
+    assert torch.isfinite(out["smile"][0]) and torch.isnan(out["smile"][1])
+    assert any("no face in 1 of 2" in r.getMessage() and "index 1" in r.getMessage() for r in caplog.records)
+
+
+def test_upsampling_before_detection_only_below_the_minimum_side():
+    from chunkygan.face.labellers import MIN_SIDE, upsample_for_detection
+
+    small = torch.rand(2, 3, 64, 48) * 2 - 1
+    up = upsample_for_detection(small)
+    assert min(up.shape[-2:]) == MIN_SIDE and up.shape[-2] / up.shape[-1] == pytest.approx(64 / 48, rel=0.02)
+    assert up.abs().max() <= 1
+    big = torch.rand(1, 3, 200, 256)
+    assert upsample_for_detection(big) is big

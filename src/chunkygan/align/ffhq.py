@@ -313,19 +313,37 @@ def paste_back(edited: torch.Tensor, photo: torch.Tensor, transform: FaceTransfo
         if mask.shape[-2:] != edited.shape[-2:]:
             mask = F.interpolate(mask.float(), size=edited.shape[-2:], mode="bilinear", align_corners=False)
         m = m * mask.to(dev, torch.float32).view(1, 1, r, r)
-    # antialias: bilinear sampling is fine up to ~4x minification (and keeps an unedited round trip
-    # sharpest); beyond that, prefilter the edited image down to twice the face's size in the photo
+    out = photo.clone()
+    warped, box = warp_to_photo(torch.cat([edited, m], dim=1), transform)
+    if warped is None:
+        return out
+    x0, y0, x1, y1 = box
+    rgb, alpha = warped[:, :3], warped[:, 3:4].clamp(0, 1)
+    region = out[:, :, y0:y1, x0:x1]
+    out[:, :, y0:y1, x0:x1] = region * (1 - alpha) + rgb * alpha
+    return out
+
+
+def warp_to_photo(src: torch.Tensor, transform: FaceTransform, mode: str = "bilinear"):
+    """Resample an aligned ``[1,C,R',R']`` image into the photo's pixel grid around the face quad.
+
+    Returns ``(warped [1,C,y1-y0,x1-x0], (x0, y0, x1, y1))`` — the photo's box that holds the quad — or
+    ``(None, None)`` when the quad misses the photo. Outside the quad the result is 0 (zero padding).
+    """
+    w, h = transform.photo_size
+    dev = src.device
     qs = transform.qsize
-    src = torch.cat([edited, m], dim=1)
+    r = src.shape[-1]
+    # antialias: bilinear sampling is fine up to ~4x minification (and keeps an unedited round trip
+    # sharpest); beyond that, prefilter the aligned image down to twice the face's size in the photo
     if r > 4 * qs:
         n = max(8, int(round(2 * qs)))
         src = F.interpolate(src, size=(n, n), mode="bilinear", align_corners=False, antialias=True)
     quad = transform.quad
     x0, y0 = max(int(math.floor(quad[:, 0].min())) - 1, 0), max(int(math.floor(quad[:, 1].min())) - 1, 0)
     x1, y1 = min(int(math.ceil(quad[:, 0].max())) + 2, w), min(int(math.ceil(quad[:, 1].max())) + 2, h)
-    out = photo.clone()
     if x1 <= x0 or y1 <= y0:
-        return out
+        return None, None
     # photo pixel (x, y) -> normalised aligned coordinates (a, b) in [0,1]: p = q0 + a*ex + b*ey
     q = torch.as_tensor(quad, device=dev, dtype=torch.float64)
     ex, ey = q[3] - q[0], q[1] - q[0]
@@ -334,9 +352,91 @@ def paste_back(edited: torch.Tensor, photo: torch.Tensor, transform: FaceTransfo
     xs = torch.arange(x0, x1, device=dev, dtype=torch.float64)
     p = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), dim=-1) - q[0]  # [h',w',2]
     ab = p @ inv.T
-    grid = (2 * ab - 1).to(torch.float32).unsqueeze(0)
-    warped = F.grid_sample(src, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    grid = (2 * ab - 1).to(src.dtype).unsqueeze(0)
+    return F.grid_sample(src, grid, mode=mode, padding_mode="zeros", align_corners=False), (x0, y0, x1, y1)
+
+
+# --------------------------------------------------------------------------------------------------
+# local paste-back: only where the edit changes the image
+
+
+def edit_region(edited: torch.Tensor, reconstruction: torch.Tensor | None = None, masks: torch.Tensor | None = None,
+                threshold: float = 4 / 127.5, dilate: int = 2, feather: float = 2.0) -> torch.Tensor:
+    """Where an edit changed the aligned image, as a soft mask ``[1,1,R,R]`` in ``[0,1]``.
+
+    The hard region is ``masks`` (the edited segments' masks ``[k,1,R,R]``, summed, ``>= 0.5``) or, without
+    them, the pixels where ``|edited - reconstruction|`` (max over RGB, images in ``[-1,1]``) exceeds
+    ``threshold`` (default 4 grey levels). It is dilated by ``dilate`` px (max filter) and then softened
+    towards the inside only: ``soft = blur(region) * region`` would leave a hard edge, so the region is
+    dilated once more by the blur's radius ``ceil(1.5 feather)`` and blurred (σ = feather/2), then
+    multiplied by that grown region. The support (``soft > 0``) is inside the hard region grown by
+    ``dilate + ceil(1.5 feather)`` pixels — outside it nothing of the photo changes.
+    """
+    if masks is not None:
+        hard = (masks.float().sum(0, keepdim=True).clamp(0, 1) >= 0.5).float()
+    else:
+        if reconstruction is None:
+            raise ValueError("edit_region needs the edited segments' masks or the reconstruction to compare with")
+        if edited.shape != reconstruction.shape:
+            raise ValueError(f"edited {tuple(edited.shape)} and reconstruction {tuple(reconstruction.shape)} differ")
+        hard = ((edited.float() - reconstruction.float()).abs().amax(1, keepdim=True) > threshold).float()
+    if hard.shape[-2:] != edited.shape[-2:]:
+        hard = (F.interpolate(hard, size=edited.shape[-2:], mode="bilinear", align_corners=False) >= 0.5).float()
+    grow = lambda m, px: F.max_pool2d(m, 2 * px + 1, stride=1, padding=px) if px > 0 else m
+    core = grow(hard, int(dilate))
+    if feather <= 0:
+        return core
+    rad = int(math.ceil(1.5 * feather))
+    outer = grow(core, rad)
+    return (_gaussian_blur(outer, feather / 2) * outer).clamp(0, 1) if outer.shape[-1] > 2 * rad else outer
+
+
+PASTE_MODES = ("delta", "poisson", "alpha")
+
+
+def paste_back_local(edited: torch.Tensor, reconstruction: torch.Tensor, photo: torch.Tensor,
+                     transform: FaceTransform, region: torch.Tensor | None = None, mode: str = "delta",
+                     **region_kw) -> torch.Tensor:
+    """Paste an edit into the photo only where it changes the image; every other photo pixel is bit-identical.
+
+    Args:
+        edited, reconstruction: ``[1,3,R,R]`` aligned images in ``[-1,1]`` (the edit and the unedited
+            projection it was made from).
+        photo: ``[1,3,H,W]`` the original photo (size ``transform.photo_size``).
+        transform: from :func:`align_face`.
+        region: ``[1,1,R,R]`` soft mask of what to paste (default :func:`edit_region` of the two images,
+            with ``region_kw`` such as ``masks=``, ``threshold=``, ``dilate=``, ``feather=``).
+        mode: ``"delta"`` — delta transfer, ``photo + warp(edited - reconstruction) * m``: the photo keeps its
+            own detail and gets only what the edit changed (default); ``"poisson"`` — the warped edit is
+            Poisson-blended (Pérez et al. 2003) into the photo inside ``m >= 0.5`` and alpha-blended by ``m``;
+            ``"alpha"`` — the plain paste ``photo (1 - m) + warp(edited) m``.
+
+    Returns ``[1,3,H,W]`` on the photo's device; pixels where the warped mask is 0 are copied from ``photo``.
+    """
+    if mode not in PASTE_MODES:
+        raise ValueError(f"paste mode must be one of {', '.join(PASTE_MODES)}, not {mode!r}")
+    w, h = transform.photo_size
+    if tuple(photo.shape[-2:]) != (h, w):
+        raise ValueError(f"the photo is {photo.shape[-1]}x{photo.shape[-2]} but the transform was made for a "
+                         f"{w}x{h} photo; pass the photo that was aligned")
+    dev = photo.device
+    edited, reconstruction = edited.to(dev, torch.float32), reconstruction.to(dev, torch.float32)
+    m = edit_region(edited, reconstruction, **region_kw) if region is None else region.to(dev, torch.float32)
+    out = photo.clone()
+    src = torch.cat([edited - reconstruction if mode == "delta" else edited, m], dim=1)
+    warped, box = warp_to_photo(src, transform)
+    if warped is None:
+        return out
+    x0, y0, x1, y1 = box
     rgb, alpha = warped[:, :3], warped[:, 3:4].clamp(0, 1)
-    region = out[:, :, y0:y1, x0:x1]
-    out[:, :, y0:y1, x0:x1] = region * (1 - alpha) + rgb * alpha
+    base = photo[:, :, y0:y1, x0:x1].float()
+    if mode == "delta":
+        new = (base + rgb * alpha).clamp(-1, 1)
+    elif mode == "alpha":
+        new = base * (1 - alpha) + rgb * alpha
+    else:
+        from ..composite.poisson import poisson_blend
+
+        new = poisson_blend(rgb, base, alpha)
+    out[:, :, y0:y1, x0:x1] = torch.where(alpha > 0, new.to(out.dtype), photo[:, :, y0:y1, x0:x1])
     return out

@@ -24,7 +24,7 @@ def _bank_or_empty(G, bank_path):
     from ..edit.directions import DirectionBank, DirectionError, load_bank_for
 
     try:
-        return load_bank_for(G.name, bank_path) if (bank_path is None or Path(bank_path).is_file()) else \
+        return load_bank_for(G, bank_path) if (bank_path is None or Path(bank_path).is_file()) else \
             DirectionBank.for_generator(G)
     except DirectionError:
         return DirectionBank.for_generator(G)
@@ -33,7 +33,7 @@ def _bank_or_empty(G, bank_path):
 def _save(bank, bank_path, G) -> Path:
     from ..edit.directions import default_bank_path
 
-    p = Path(bank_path) if bank_path else default_bank_path(G.name)
+    p = Path(bank_path) if bank_path else default_bank_path(G)
     bank.save(p)
     return p
 
@@ -44,15 +44,15 @@ def _save(bank, bank_path, G) -> Path:
 def list_cmd(generator, bank) -> None:
     """One direction per line: name, space, layers, unit (scale), source, description."""
     from ..edit.directions import DirectionBank, DirectionError, load_bank_for
+    from ..generators import load_generator
 
     name = _gname(generator)
     try:
-        b = DirectionBank.load(bank) if bank else load_bank_for(name if not Path(name).exists() else _loaded_name(name))
+        b = DirectionBank.load(bank) if bank else load_bank_for(load_generator(name))
     except DirectionError as e:
         if bank:
             raise click.ClickException(str(e)) from None
         from ..edit.discover import make_default_bank
-        from ..generators import load_generator
 
         click.echo(f"# no direction bank for {name} yet; discovering SeFa and PCA directions", err=True)
         b = make_default_bank(load_generator(name))
@@ -60,12 +60,6 @@ def list_cmd(generator, bank) -> None:
         where = f"channel {d.channel[0]}:{d.channel[1]}" if d.channel else (
             f"layers {d.layers[0]}-{d.layers[1] - 1}" if d.layers else "all layers")
         click.echo(f"{d.name}\t{d.space}\t{where}\tscale {d.scale:.4g}\t{d.source}\t{d.description}")
-
-
-def _loaded_name(path):
-    from ..generators import load_generator
-
-    return load_generator(path).name
 
 
 @command.command("discover")
@@ -196,3 +190,71 @@ def import_cmd(file, fmt, generator, name, layers, components, bank_path, replac
         raise click.ClickException(str(e)) from None
     p = _save(bank, bank_path, G)
     click.echo(f"imported {len(found)} direction(s) into {p}")
+
+
+@command.command("evaluate")
+@click.option("--generator", default=None, help="Generator name or checkpoint (default: the default generator).")
+@click.option("--bank", "bank_path", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="A bank file (default: the generator's cached or bundled bank).")
+@click.option("--names", default=None, help="Comma-separated direction names (default: every direction whose card "
+              "is stored, or whose label is known with --measure).")
+@click.option("--measure", is_flag=True, help="Measure the cards now (face extra; slow: the labellers run on "
+              "SAMPLES x 4 images per direction) instead of printing the stored ones.")
+@click.option("--samples", type=int, default=500, show_default=True, help="Held-out samples per card (--measure).")
+@click.option("--seed", type=int, default=3, show_default=True, help="Seed of the held-out samples (--measure).")
+@click.option("--no-identity", is_flag=True, help="Skip the ArcFace identity change (--measure).")
+@click.option("--json", "as_json", is_flag=True, help="Print the cards as one JSON object.")
+@device_option
+def evaluate_cmd(generator, bank_path, names, measure, samples, seed, no_identity, as_json, device) -> None:
+    """Print each direction's card: labeller response per unit, monotone share, identity change per unit."""
+    import json
+
+    from tqdm import tqdm
+
+    from ..edit.cards import SHIP_THRESHOLD, format_card
+    from ..edit.directions import DirectionError, load_bank_for
+    from ..edit.named import TARGETS
+    from ..generators import load_generator
+
+    G = load_generator(_gname(generator), device=get_device(device))
+    try:
+        b = load_bank_for(G, bank_path)
+        b.check(G)
+    except DirectionError as e:
+        raise click.ClickException(str(e)) from None
+    wanted = [n.strip() for n in names.split(",") if n.strip()] if names else None
+    for n in wanted or []:
+        if n not in b:
+            raise click.ClickException(f"no direction called {n!r} in the bank; known: {', '.join(b.names())}")
+    cards = {}
+    if measure:
+        from ..edit.cards import identity_distances, measure_card
+        from ..edit.discover import sample_latents
+        from ..face.labellers import LABELLERS, labeller
+
+        space = "w" if "w" in G.spaces else "z"
+        lat = sample_latents(G, samples, space, seed)
+        todo = wanted or [d.name for d in b if TARGETS.get(d.name, d.name) in LABELLERS]
+        for n in todo:
+            label = TARGETS.get(n, n)
+            if label not in LABELLERS:
+                raise click.ClickException(f"direction {n!r}: no labeller measures {label!r}; known labels: "
+                                           f"{', '.join(sorted(LABELLERS))}")
+            try:
+                lab = labeller(label, missing="nan")
+                with tqdm(total=5, desc=f"card {n}", unit="strength") as bar:
+                    cards[n] = measure_card(G, b[n], lab, label, lat, space,
+                                            identity=None if no_identity else identity_distances,
+                                            progress=lambda i, k: bar.update(i - bar.n))
+            except (ImportError, OSError, ValueError) as e:
+                raise click.ClickException(f"direction {n!r}: {e}") from None
+    else:
+        cards = {d.name: d.card for d in b if (wanted is None and d.card) or (wanted and d.name in wanted)}
+        if not cards:
+            click.echo(f"# no stored cards in this bank; measure them with --measure", err=True)
+    if as_json:
+        click.echo(json.dumps({"generator": G.name, "ship_threshold": SHIP_THRESHOLD, "cards": cards}, indent=1))
+        return
+    click.echo("direction\tlabel\tresponse\tmonotone\tidentity change\tread\tverdict")
+    for n, c in cards.items():
+        click.echo(format_card(n, c))

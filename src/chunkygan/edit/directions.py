@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -127,6 +127,8 @@ class Direction:
         source: how it was made (``sefa``, ``pca``, ``linear``, ``interfacegan``, ``ganspace``, ``npy``,
             ``stylespace``, ``user``).
         description: free text.
+        card: measured behaviour (see :mod:`chunkygan.edit.cards`): labeller response per unit strength,
+            monotone share, identity change per unit, samples; empty when never measured.
     """
 
     name: str
@@ -140,6 +142,7 @@ class Direction:
     strength_range: tuple[float, float] = (-3.0, 3.0)
     source: str = "user"
     description: str = ""
+    card: dict = field(default_factory=dict)
 
     def __post_init__(self):
         self.space = self.space.lower().replace("wplus", "w+")
@@ -325,21 +328,33 @@ def apply_edits(G, codes: torch.Tensor, space: str, edits: Iterable[Edit | tuple
 # DirectionBank
 
 
+def generator_fingerprint(G) -> str:
+    """16 hex digits of sha256 over the generator's parameter/buffer names, shapes and values (its weights)."""
+    from ..segments.head import generator_fingerprint as fp
+
+    return fp(G)
+
+
 class DirectionBank:
-    """Named directions made for one generator, stored in one ``.safetensors`` file."""
+    """Named directions made for one generator, stored in one ``.safetensors`` file.
+
+    ``fingerprint``: :func:`generator_fingerprint` of the weights the bank was made for; banks are cached
+    and looked up by it (:func:`default_bank_path`, :func:`load_bank_for`), never by the file name alone.
+    """
 
     def __init__(self, generator: str, directions: Iterable[Direction] = (), signature: dict | None = None,
-                 description: str = ""):
+                 description: str = "", fingerprint: str = ""):
         self.generator = str(generator)
         self.signature = dict(signature or {})
         self.description = description
+        self.fingerprint = str(fingerprint or "")
         self._dirs: dict[str, Direction] = {}
         for d in directions:
             self.add(d)
 
     @classmethod
     def for_generator(cls, G, directions: Iterable[Direction] = (), description: str = "") -> "DirectionBank":
-        return cls(G.name, directions, generator_signature(G), description)
+        return cls(G.name, directions, generator_signature(G), description, generator_fingerprint(G))
 
     # -- container ----------------------------------------------------------------------------------
     def add(self, d: Direction, overwrite: bool = False) -> Direction:
@@ -399,6 +414,10 @@ class DirectionBank:
             why = d.fits(G)
             if why:
                 raise GeneratorMismatchError(why)
+        if self.fingerprint and self.fingerprint != generator_fingerprint(G):
+            log.warning("this direction bank was made for other weights of %r (fingerprint %s, the loaded one is %s): "
+                        "its directions may not do what their names say; discover directions for these weights",
+                        G.name, self.fingerprint, generator_fingerprint(G))
 
     # -- file I/O -----------------------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> Path:
@@ -409,7 +428,7 @@ class DirectionBank:
         if not tensors:  # safetensors needs at least a header; an empty placeholder keeps the file valid
             tensors["__empty__"] = torch.zeros(0)
         meta = {"format": FORMAT, "generator": self.generator, "signature": json.dumps(self.signature),
-                "description": self.description,
+                "description": self.description, "fingerprint": self.fingerprint,
                 "directions": json.dumps([d.metadata() for d in self])}
         p = Path(path)
         with atomic_path(p) as tmp:
@@ -437,7 +456,8 @@ class DirectionBank:
             signature = json.loads(meta.get("signature", "{}"))
         except (KeyError, json.JSONDecodeError) as e:
             raise DirectionError(f"{p}: damaged metadata ({e})") from None
-        bank = cls(meta.get("generator", ""), signature=signature, description=meta.get("description", ""))
+        bank = cls(meta.get("generator", ""), signature=signature, description=meta.get("description", ""),
+                   fingerprint=meta.get("fingerprint", ""))
         for e in entries:
             vec = tensors.get(e["name"]) if e.get("channel") is None else None
             if e.get("channel") is None and vec is None:
@@ -448,7 +468,7 @@ class DirectionBank:
                 channel=tuple(e["channel"]) if e.get("channel") else None, scale=float(e.get("scale", 1.0)),
                 default_strength=float(e.get("default_strength", 1.0)),
                 strength_range=tuple(e.get("strength_range", (-3.0, 3.0))), source=e.get("source", ""),
-                description=e.get("description", "")))
+                description=e.get("description", ""), card=dict(e.get("card") or {})))
         return bank
 
 
@@ -631,12 +651,18 @@ def style_channel_std(G, samples: int = 1000, seed: int = 0, batch: int = 256) -
 # banks for the built-in generators
 
 
-def default_bank_path(generator: str) -> Path:
-    """Where the bank of discovered directions for ``generator`` lives in the cache directory."""
+def default_bank_path(G) -> Path:
+    """Where the bank of discovered directions for the generator ``G`` lives in the cache directory.
+
+    The file name carries the weights' :func:`generator_fingerprint`, so another checkpoint with the same
+    name (or file name) never finds this bank: ``<cache>/directions/<name>-<fingerprint>.safetensors``.
+    """
     from ..assets import cache_dir
 
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in generator)
-    return cache_dir() / "directions" / f"{safe}.safetensors"
+    if isinstance(G, str):
+        raise TypeError("default_bank_path needs the loaded generator (banks are keyed by its weights), not a name")
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in G.name)
+    return cache_dir() / "directions" / f"{safe}-{generator_fingerprint(G)}.safetensors"
 
 
 def bundled_bank_path(generator: str) -> Path | None:
@@ -645,16 +671,33 @@ def bundled_bank_path(generator: str) -> Path | None:
     return p if p.is_file() else None
 
 
-def load_bank_for(generator: str, path: str | os.PathLike | None = None) -> DirectionBank:
-    """The bank for ``generator``: an explicit file, else the cache, else the one shipped in the package."""
+def load_bank_for(generator, path: str | os.PathLike | None = None) -> DirectionBank:
+    """The bank for ``generator`` (a loaded generator, or a built-in generator's name).
+
+    An explicit ``path`` wins. For a loaded generator: the cached bank of its weights' fingerprint, else
+    the bank shipped in the package if it was made for the same weights. For a name: the shipped bank.
+    """
     if path is not None:
         return DirectionBank.load(path)
-    for p in (default_bank_path(generator), bundled_bank_path(generator)):
-        if p is not None and p.is_file():
+    if isinstance(generator, str):
+        p = bundled_bank_path(generator)
+        if p is not None:
             return DirectionBank.load(p)
-    raise DirectionError(f"no direction bank for generator {generator!r}; make one with "
-                         f"`chunkygan directions discover --generator {generator} --method sefa` "
-                         f"(it is saved to {default_bank_path(generator)})")
+        raise DirectionError(f"no bundled direction bank for generator {generator!r}; make one with "
+                             f"`chunkygan directions discover --generator {generator} --method sefa`")
+    fp = generator_fingerprint(generator)
+    cached = default_bank_path(generator)
+    if cached.is_file():
+        return DirectionBank.load(cached)
+    p = bundled_bank_path(generator.name)
+    if p is not None:
+        bank = DirectionBank.load(p)
+        if not bank.fingerprint or bank.fingerprint == fp:
+            return bank
+        log.info("the bundled bank of %s was made for weights %s, these are %s: not using it", generator.name,
+                 bank.fingerprint, fp)
+    raise DirectionError(f"no direction bank for these weights of {generator.name!r} (fingerprint {fp}); make one "
+                         f"with `chunkygan directions discover --generator ... --method sefa` (saved to {cached})")
 
 
 def _device(G) -> torch.device:
@@ -666,5 +709,5 @@ def _device(G) -> torch.device:
 
 __all__ = ["Direction", "DirectionBank", "DirectionError", "GeneratorMismatchError", "Edit", "apply_edits",
            "direction_delta", "parse_layers", "generator_signature", "style_w_indices", "import_interfacegan",
-           "import_npy", "import_ganspace", "import_stylespace", "style_channel_std", "default_bank_path",
+           "import_npy", "import_ganspace", "import_stylespace", "style_channel_std", "default_bank_path", "generator_fingerprint",
            "bundled_bank_path", "load_bank_for"]

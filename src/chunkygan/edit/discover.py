@@ -306,8 +306,85 @@ def make_default_bank(G, k: int = 5, samples: int = 2000, seed: int = 0, save: b
     bank = DirectionBank.for_generator(G, sefa(G, k=k, seed=seed) + pca(G, k=k, samples=samples, seed=seed),
                                        description=f"made on demand: SeFa {k} + PCA {k} ({samples} samples, seed {seed})")
     if save:
-        p = default_bank_path(G.name)
+        p = default_bank_path(G)
         bank.save(p)
         log.info("no direction bank for %s yet: discovered %d directions (SeFa, PCA) and saved them to %s",
                  G.name, len(bank), p)
     return bank
+
+
+# --------------------------------------------------------------------------------------------------
+# InterFaceGAN conditional boundaries (Shen et al. 2020, Sec. 2.2 "conditional manipulation")
+
+
+def attribute_normals(latents: torch.Tensor, scores: dict[str, torch.Tensor], ratio: float = 0.3,
+                      method: str = "mean") -> dict[str, torch.Tensor]:
+    """Unit boundary normal ``[D]`` per label from the top vs bottom ``ratio`` of the samples the labeller
+    read (finite scores), pointing towards higher scores. ``latents`` ``[N,D]``, scores ``[N]``.
+
+    ``method="mean"`` (default): the difference of the two classes' mean latents — the separating normal
+    when both classes share an isotropic spread, and it stays in the subspace the latents actually occupy.
+    ``"logistic"``: :func:`fit_boundary`. Measured on ``stylegan2-faces-64`` (1,000 labelled samples,
+    24 held-out, strengths -2/0/2): the logistic normal falls into low-variance W directions (smile
+    0.021 score/unit, monotone on 70%; age 0.42 years/unit, 50%), the mean difference does not
+    (smile 0.094, 95%; age 6.4, 75%).
+    """
+    out = {}
+    for name, s in scores.items():
+        ok = torch.isfinite(s)
+        if ok.sum() < 20:
+            raise ValueError(f"label {name!r}: only {int(ok.sum())} samples were read by the labeller; need 20+")
+        idx, lab = scores_to_labels(s[ok], ratio)
+        x = latents[ok][idx].double()
+        if method == "mean":
+            v = x[lab == 1].mean(0) - x[lab == 0].mean(0)
+            out[name] = (v / v.norm().clamp_min(1e-12)).float()
+        elif method == "logistic":
+            out[name] = fit_boundary(x, lab)
+        else:
+            raise ValueError(f"method must be 'mean' or 'logistic', not {method!r}")
+    return out
+
+
+def project_out(normal: torch.Tensor, others: Sequence[torch.Tensor]) -> torch.Tensor:
+    """InterFaceGAN's conditional direction: ``n - N (NᵀN)⁻¹ Nᵀ n`` (``N`` = the ``others`` as columns), unit length.
+
+    Moving along the result leaves the other attributes' boundary distances ``Nᵀw`` unchanged."""
+    n = normal.double()
+    if not others:
+        return (n / n.norm()).float()
+    N = torch.stack([o.double() for o in others], dim=1)  # [D,k]
+    coef = torch.linalg.lstsq(N, n.unsqueeze(1)).solution  # [k,1]
+    r = n - (N @ coef).squeeze(1)
+    if r.norm() < 1e-6 * n.norm():
+        raise ValueError("the boundary lies in the span of the attributes it is conditioned on")
+    return (r / r.norm()).float()
+
+
+def correlated_labels(scores: dict[str, torch.Tensor], primary: str, candidates: Sequence[str],
+                      threshold: float = 0.2) -> dict[str, float]:
+    """Labels among ``candidates`` whose Pearson correlation with ``primary`` over samples both read is
+    at least ``threshold`` in magnitude: ``{name: r}`` (the attributes to condition on)."""
+    out = {}
+    p = scores[primary]
+    for c in candidates:
+        if c == primary or c not in scores:
+            continue
+        ok = torch.isfinite(p) & torch.isfinite(scores[c])
+        if ok.sum() < 20:
+            continue
+        r = float(torch.corrcoef(torch.stack([p[ok], scores[c][ok]]))[0, 1])
+        if abs(r) >= threshold:
+            out[c] = round(r, 3)
+    return out
+
+
+def conditional_boundary(latents: torch.Tensor, scores: dict[str, torch.Tensor], primary: str,
+                         condition_on: Sequence[str] = (), ratio: float = 0.3,
+                         normals: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+    """The unit normal ``[D]`` of ``primary`` with the normals of ``condition_on`` projected out."""
+    normals = normals or attribute_normals(latents, {k: scores[k] for k in (primary, *condition_on)}, ratio)
+    return project_out(normals[primary], [normals[c] for c in condition_on])
+
+
+__all__ += ["attribute_normals", "project_out", "correlated_labels", "conditional_boundary"]
