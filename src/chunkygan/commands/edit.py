@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 import torch
 
+from ..fileio import atomic_write_text
 from ._common import device_option, get_device, parse_int_list
 from ._pti import copy_delta, load_delta_for_edit
 
@@ -45,18 +46,22 @@ def parse_direction_arg(text: str) -> tuple[str, list[float], bool]:
               "segment shapes follow geometric edits such as yaw (projections made with --auto; Sec. 4.2).")
 @click.option("--segment-head", type=click.Path(dir_okay=False), default=None,
               help="With --move-segments: the segment head the projection used (default: the recorded one).")
+@click.option("--paste", "paste_mode", type=click.Choice(["delta", "poisson", "alpha", "whole"]), default="delta",
+              show_default=True, help="Projections made with --align: how the edit goes back into the photo, only "
+              "where it changed the image (delta: photo + the upsampled change; poisson: seamless clone of the "
+              "render; alpha: plain paste of the render) or 'whole': the whole face as before.")
 @click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False), required=True, help="Output folder.")
 @click.option("--untuned", is_flag=True, help="Ignore the projection's PTI delta (pti_delta.safetensors) and "
               "render with the base generator.")
 @device_option
 def command(projection, directions, segments, layers, bank, generator, poisson, move_segments, segment_head,
-            out_dir, device, untuned=False) -> None:
+            out_dir, device, untuned=False, paste_mode="delta") -> None:
     """Edit PROJECTION (a projection.safetensors or its folder) and write edited.png + projection.safetensors."""
     from ..composite import poisson_blend
     from ..edit.apply import edit_projection, edited_composite
     from ..edit.directions import DirectionError, Edit, load_bank_for, parse_layers
     from ..generators import load_generator
-    from ..imageio import make_grid, save_image
+    from ..imageio import save_image
     from ..project.io import Projection, ProjectionFileError
 
     dev = get_device(device)
@@ -75,7 +80,7 @@ def command(projection, directions, segments, layers, bank, generator, poisson, 
         raise click.BadParameter("only one --direction may be a sweep", param_hint="--direction")
     try:
         try:
-            b = load_bank_for(G.name, bank)
+            b = load_bank_for(G, bank)
         except DirectionError:
             if bank is not None:
                 raise
@@ -116,14 +121,22 @@ def command(projection, directions, segments, layers, bank, generator, poisson, 
         raise click.ClickException(str(e)) from None
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    how = "global" if seg is None else f"segments {','.join(map(str, seg))}"
     if sweeps:
-        strip = make_grid(torch.cat([r[2] for r in results]), nrow=len(results))
-        save_image(strip, out / "strip.png")
+        from ..composite.captions import captioned_sheet
+
+        imgs = [r[2] for r in results]
+        dist = _lpips_to(imgs, original.cpu())
+        caps = [f"{sweeps[0][0]} {s:+g} ({how})\nLPIPS {d:.3f} vs unedited" for s, d in zip(strengths, dist)]
+        save_image(captioned_sheet(imgs, caps), out / "strip.png")
         for i, (s, new, img) in enumerate(results):
             save_image(img, out / f"edited_{i}.png")
-        (out / "sweep.json").write_text(json.dumps({"direction": sweeps[0][0], "strengths": strengths}))
+        atomic_write_text(out / "sweep.json", json.dumps({"direction": sweeps[0][0], "strengths": strengths,
+                                                          "lpips_vs_unedited": [round(d, 4) for d in dist]}))
         click.echo(f"wrote a strip of {len(results)} edits ({sweeps[0][0]} from {strengths[0]:g} to "
                    f"{strengths[-1]:g}) to {out / 'strip.png'}")
+        _paste_back_if_aligned(projection, results, out, original.cpu(), seg, paste_mode,
+                               [c.replace("\n", ", ") for c in caps])
     else:
         _, new, img = results[0]
         save_image(img, out / "edited.png")
@@ -136,12 +149,31 @@ def command(projection, directions, segments, layers, bank, generator, poisson, 
             copy_delta(projection, out)  # the edited projection stays tuned
         new.save(out / "projection.safetensors")
         click.echo(f"wrote {out / 'edited.png'} and {out / 'projection.safetensors'}")
-        _paste_back_if_aligned(projection, img, out)
+        _paste_back_if_aligned(projection, results, out, original.cpu(), seg, paste_mode,
+                               [", ".join(directions) + f" ({how})"])
 
 
-def _paste_back_if_aligned(projection, img, out: Path) -> None:
-    """A projection made with `chunkygan project --align` records its photo: paste the edit back into it."""
-    from .project import ALIGN_FILE, paste_into_photo
+def _lpips_to(images, reference) -> list[float]:
+    """LPIPS (AlexNet, both images upsampled to 256 px) of each ``[1,3,R,R]`` image to ``reference``."""
+    import torch.nn.functional as F
+
+    from ..losses.lpips import LPIPS
+
+    net = LPIPS("alex", working_resolution=None)
+    up = lambda x: F.interpolate(x.float(), size=(256, 256), mode="bilinear", align_corners=False)
+    with torch.no_grad():
+        return [float(net(up(i), up(reference))[0]) for i in images]
+
+
+def _paste_back_if_aligned(projection, results, out: Path, original, seg, mode: str, captions) -> None:
+    """A projection made with `chunkygan project --align` records its photo: paste each edit back into it,
+    only where the edit changed the image (:func:`chunkygan.align.ffhq.paste_back_local`), or the whole
+    face with ``mode="whole"``. One edit -> ``photo_edited.png`` + ``photo_comparison.png`` (face crops
+    before/after); a sweep -> ``photo_strip.png`` (captioned face crops) and ``photo_edited_<i>.png``."""
+    from ..align.ffhq import FaceTransform, paste_back, paste_back_local
+    from ..composite.captions import captioned_sheet
+    from ..imageio import ImageInputError, load_image, save_image
+    from .project import ALIGN_FILE
 
     folder = Path(projection) if Path(projection).is_dir() else Path(projection).parent
     alignment = folder / ALIGN_FILE
@@ -149,6 +181,38 @@ def _paste_back_if_aligned(projection, img, out: Path) -> None:
         return
     for name in (ALIGN_FILE, "transform.json"):  # keep the edit folder self-contained for later edits
         (out / name).write_bytes((folder / name).read_bytes())
-    dest = paste_into_photo(img, alignment, out / "photo_edited.png")
-    if dest is not None:
-        click.echo(f"pasted the edit back into the original photo: {dest}")
+    info = json.loads(alignment.read_text())
+    try:
+        photo = load_image(Path(info["photo"]))
+    except ImageInputError as e:
+        click.echo(f"note: not pasting back into the photo: {e}")
+        return
+    tr = FaceTransform.load(folder / info["transform"])
+    pasted = []
+    for s, new, img in results:
+        if mode == "whole":
+            pasted.append(paste_back(img, photo, tr))
+        else:
+            masks = None if seg is None else new.masks[seg].cpu()
+            pasted.append(paste_back_local(img, original, photo, tr, mode=mode, masks=masks))
+    crop = lambda x: _face_crop(x, tr)
+    if len(results) == 1:
+        dest = save_image(pasted[0], out / "photo_edited.png")
+        save_image(captioned_sheet([crop(photo), crop(pasted[0])], ["photo", f"{captions[0]}\npaste: {mode}"], tile=256),
+                   out / "photo_comparison.png")
+        click.echo(f"pasted the edit back into the original photo ({mode}): {dest}")
+    else:
+        for i, p in enumerate(pasted):
+            save_image(p, out / f"photo_edited_{i}.png")
+        save_image(captioned_sheet([crop(p) for p in pasted], [f"{c}\npaste: {mode}" for c in captions], tile=192),
+                   out / "photo_strip.png")
+        click.echo(f"pasted the sweep back into the original photo ({mode}): {out / 'photo_strip.png'}")
+
+
+def _face_crop(photo, tr):
+    """The photo's axis-aligned box around the face quad ``[1,3,h,w]`` (for before/after sheets)."""
+    q = tr.quad
+    h, w = photo.shape[-2:]
+    x0, y0 = max(int(q[:, 0].min()), 0), max(int(q[:, 1].min()), 0)
+    x1, y1 = min(int(q[:, 0].max()) + 1, w), min(int(q[:, 1].max()) + 1, h)
+    return photo[:, :, y0:y1, x0:x1]
