@@ -159,6 +159,9 @@ def test_refusals_leave_the_session_unchanged(client):
     assert r.status_code == 400 and "mask" in r.json()["error"]
     r = client.post("/api/undo")
     assert r.status_code == 400 and "nothing to undo" in r.json()["error"]
+    assert client.post("/api/nonsense").status_code == 404
+    r = client.post("/api/edit", json={"direction": "no-such", "strength": 1})
+    assert r.status_code == 400 and "no-such" in r.json()["error"]
 
     after = ok(client.get("/api/state"))
     assert after["history"] == before["history"] and after["note"] == before["note"]

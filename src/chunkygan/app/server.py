@@ -296,7 +296,9 @@ def create_app(editor: Editor, token: str, hosts=()):
 
     async def simple(request: Request):
         what = request.path_params["what"]
-        fn = {"commit": lambda s: s.commit(), "undo": lambda s: s.undo(), "redo": lambda s: s.redo()}[what]
+        fn = {"commit": lambda s: s.commit(), "undo": lambda s: s.undo(), "redo": lambda s: s.redo()}.get(what)
+        if fn is None:
+            return error(404, f"no endpoint /api/{what}")
         return await on_worker(editor.step, fn)
 
     async def job_response(start) -> JSONResponse:
