@@ -1,10 +1,11 @@
-"""The PTI study of docs/pti.md: W+ vs W+ + PTI vs chunky-W+ + PTI, shared vs per-segment, and edits.
+"""The PTI study of docs/pti.md: W+ vs W+ + PTI vs chunky-W+ + PTI, shared vs per-segment, and edits
+(projections are cached in --out and reused by reruns with other PTI settings).
 
 On the two public-domain photos (scikit-image ``astronaut``, matplotlib ``grace_hopper.jpg``) and the
 default generator: projections at a stated step budget, then pivotal tuning at a stated budget, the
 LPIPS of each, and the ``yaw`` labeller's response to a global yaw edit of the chunky projection
 with untuned and tuned weights (the same strength), plus the largest change outside the segments of
-a local edit. Writes ``pti_study.json`` and ``pti_study.png`` into ``--out``.
+a local edit. Writes ``pti_study_<photos>.json`` and ``.png`` into ``--out``.
 
 Run: ``.venv/bin/python tools/pti_study.py --out out/pti_study [--steps 200] [--pti-steps 100]``.
 """
@@ -36,6 +37,7 @@ def main() -> None:
     ap.add_argument("--pti-steps", type=int, default=100)
     ap.add_argument("--pti-lr", type=float, default=3e-4)
     ap.add_argument("--locality", type=float, nargs="*", default=[0.0])
+    ap.add_argument("--modes", nargs="+", default=["shared", "per-segment"])
     ap.add_argument("--segments", type=int, default=4)
     ap.add_argument("--strength", type=float, default=2.0, help="yaw edit strength (global, +/-)")
     ap.add_argument("--photos", nargs="+", default=["astronaut", "grace_hopper"])
@@ -48,6 +50,7 @@ def main() -> None:
     from chunkygan.generators import default_generator_name, load_generator
     from chunkygan.imageio import make_grid, save_image
     from chunkygan.project.outputs import enlarge
+    from chunkygan.project.io import Projection
     from chunkygan.project.projector import project
     from chunkygan.project.pti import tune, tuned_composite, tuned_edited_composite
 
@@ -66,17 +69,21 @@ def main() -> None:
         tiles = []
         projs = {}
         for method, steps in (("w+", a.steps), ("w+", a.steps + a.pti_steps), ("chunky-w+", a.steps)):
-            t0 = time.perf_counter()
-            p = project(G, img, method=method, segments=a.segments, steps=steps)
             key = f"{method}@{steps}"
-            r[key] = {"lpips": p.metrics["lpips"], "seconds": round(time.perf_counter() - t0, 1)}
+            cache = out / f"{name}_{key.replace('+', 'plus').replace('@', '_')}.safetensors"
+            if cache.is_file():  # projections are the slow part: reruns (other PTI settings) reuse them
+                p = Projection.load(cache)
+            else:
+                p = project(G, img, method=method, segments=a.segments, steps=steps)
+                p.save(cache)
+            r[key] = {"lpips": p.metrics["lpips"], "seconds": p.metrics["seconds"]}
             projs[key] = p
             print(name, key, r[key], flush=True)
         tiles += [projs[f"w+@{a.steps}"].target, projs[f"w+@{a.steps}"].composite(G)]
         deltas = {}
         for key in (f"w+@{a.steps}", f"chunky-w+@{a.steps}"):
             p = projs[key]
-            modes = ("shared",) if key.startswith("w+") else ("shared", "per-segment")
+            modes = ("shared",) if key.startswith("w+") else tuple(a.modes)
             for mode in modes:
                 for loc in a.locality:
                     t0 = time.perf_counter()
@@ -84,6 +91,7 @@ def main() -> None:
                     k2 = f"{key} + pti {mode}" + (f" loc{loc:g}" if loc else "")
                     r[k2] = {**d.meta["metrics"], "seconds_wall": round(time.perf_counter() - t0, 1)}
                     deltas[k2] = (p, d)
+                    d.save(out / f"{name}_{k2.replace(' ', '_').replace('+', 'plus').replace('@', '_')}.safetensors")
                     print(name, k2, r[k2], flush=True)
             tiles += [p.composite(G)] + [tuned_composite(G, p, deltas[k][1]) for k in deltas if k.startswith(key)]
         # edits of the chunky projection: yaw response at +/- strength, untuned vs tuned; local edit leakage
@@ -116,8 +124,9 @@ def main() -> None:
         rows.append(torch.cat(list(imgs.values())).cpu())
     ncol = max(x.shape[0] for x in rows)
     pad = [torch.cat([x, torch.ones(ncol - x.shape[0], *x.shape[1:])]) if x.shape[0] < ncol else x for x in rows]
-    save_image(make_grid(enlarge(torch.cat(pad), 128), nrow=ncol), out / "pti_study.png")
-    (out / "pti_study.json").write_text(json.dumps(report, indent=1))
+    stem = "pti_study_" + "_".join(a.photos) + ("" if a.locality == [0.0] else "_loc" + "_".join(f"{x:g}" for x in a.locality))
+    save_image(make_grid(enlarge(torch.cat(pad), 128), nrow=ncol), out / f"{stem}.png")
+    (out / f"{stem}.json").write_text(json.dumps(report, indent=1))
     print(json.dumps(report, indent=1))
 
 

@@ -184,7 +184,30 @@ def test_project_pti_then_edit_the_tuned_projection(G, tmp_path):
     assert "tuned projection" in r.output
     ed, ed_delta = load_tuned_projection(tmp_path / "ed", G)
     assert ed_delta is not None
+    other, _ = save_generator(tiny_sg2(seed=5), tmp_path / "other.safetensors")
+    r = CliRunner().invoke(main, ["edit", str(out), "--direction", "d=1", "--generator", str(other), "-o",
+                                  str(tmp_path / "ed2"), "--device", "cpu"])
+    assert r.exit_code != 0 and "was tuned from generator" in r.output and "Traceback" not in r.output
     # a new projection without --pti into the same folder drops the old delta
     r = run(["project", str(photo), "-o", str(out), "--generator", str(gen), "--segments", "2", "--steps", "1",
              "--loss", "l2", "--snapshots", "0", "--device", "cpu"])
     assert r.exit_code == 0 and not (out / DELTA_FILE).exists()
+
+
+def test_edit_session_tuned_layer_round_trip(G, proj, tmp_path):
+    from chunkygan.session import EditSession, SessionError
+
+    s = EditSession(G, proj.target.clone())
+    s.add_region(proj.masks[0])
+    from chunkygan.edit.refine import masked_l2
+
+    s.project_region(steps=2, loss=masked_l2)
+    untuned = s.render()
+    s.tune_region(steps=2, lr=1e-2)
+    tuned = s.render()
+    assert s.layers[0].delta is not None and not torch.equal(tuned, untuned)
+    assert torch.equal(tuned[(proj.masks[0:1] == 0).expand_as(tuned)], untuned[(proj.masks[0:1] == 0).expand_as(tuned)])
+    s.save(tmp_path / "session")
+    assert torch.equal(EditSession.load(tmp_path / "session", G).render(), tuned)
+    with pytest.raises(SessionError, match="weights"):
+        EditSession.load(tmp_path / "session", tiny_sg2(seed=5))

@@ -8,14 +8,16 @@ import click
 
 def pti_options(f):
     """Add ``--pti STEPS``, ``--pti-lr``, ``--pti-target-lpips``, ``--pti-locality``, ``--pti-mode``."""
+    from ._common import FiniteFloat
+
     opts = [
-        click.option("--pti", "pti_steps", type=int, default=0, show_default=True,
+        click.option("--pti", "pti_steps", type=click.IntRange(0, 1_000_000), default=0, show_default=True,
                      help="After the projection, tune the generator around the K pivot codes for up to this many "
                           "steps (pivotal tuning; 0: off). Writes pti_delta.safetensors and reconstruction_pti.png."),
-        click.option("--pti-lr", type=float, default=3e-4, show_default=True, help="Adam learning rate of the tuning."),
-        click.option("--pti-target-lpips", type=float, default=None,
+        click.option("--pti-lr", type=FiniteFloat(0, 1, min_open=True), default=3e-4, show_default=True, help="Adam learning rate of the tuning."),
+        click.option("--pti-target-lpips", type=FiniteFloat(0, 10), default=None,
                      help="Stop the tuning once the reconstruction's LPIPS is at most this."),
-        click.option("--pti-locality", type=float, default=0.0, show_default=True,
+        click.option("--pti-locality", type=FiniteFloat(0, 1e6), default=0.0, show_default=True,
                      help="Weight of PTI's locality regulariser (keeps the generator unchanged away from the pivots; "
                           "use it when the tuned projection will be edited)."),
         click.option("--pti-mode", type=click.Choice(["shared", "per-segment"]), default="shared", show_default=True,
