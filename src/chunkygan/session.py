@@ -476,15 +476,27 @@ class EditSession:
             doc = json.loads(jf.read_text())
         except json.JSONDecodeError as e:
             raise SessionError(f"{jf}: damaged ({e})") from None
-        if doc.get("format") != FORMAT:
-            raise SessionError(f"{jf}: format {doc.get('format')!r} is not {FORMAT!r}")
-        if doc["generator"] != G.name:
-            raise SessionError(f"{folder}: the session was made with generator {doc['generator']!r}, not {G.name!r}")
+        if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+            raise SessionError(f"{jf}: format {doc.get('format') if isinstance(doc, dict) else None!r} is not {FORMAT!r}")
+        if doc.get("generator") != G.name:
+            raise SessionError(f"{folder}: the session was made with generator {doc.get('generator')!r}, not {G.name!r}")
         if doc.get("fingerprint") and doc["fingerprint"] != _fingerprint_if_tuned(G, [True]):
             raise SessionError(f"{folder}: the session's tuned layers were made from generator {doc['generator']!r} "
                                f"(weights {doc['fingerprint']}), not from these weights "
                                f"({_fingerprint_if_tuned(G, [True])}); load it with that generator")
-        tensors = load_file(str(tf))
+        try:
+            tensors = load_file(str(tf))
+        except Exception as e:  # noqa: BLE001 - safetensors raises its own types for damaged files
+            raise SessionError(f"{tf}: not a readable safetensors file ({e})") from None
+        _check_session(doc, tensors, G, str(jf))
+        try:
+            return cls._from_doc(doc, tensors, G)
+        except (KeyError, TypeError, ValueError, IndexError) as e:
+            raise SessionError(f"{jf}: damaged entry ({type(e).__name__}: {e}); the session cannot be restored") from None
+
+    @classmethod
+    def _from_doc(cls, doc: dict, tensors: dict, G) -> "EditSession":
+        """Build the session from a validated ``session.json`` and its tensors (see :meth:`load`)."""
         dirs = []
         for d in doc["directions"]:
             dirs.append(Direction(name=d["name"], space=d["space"],
@@ -565,19 +577,120 @@ def _fingerprint_if_tuned(G, history) -> str | None:
     return generator_fingerprint(G)
 
 
+#: the files :meth:`EditSession.save` writes: the only ones it ever replaces (nothing else is touched)
+SESSION_FILES = ("tensors.safetensors", "current.png", "session.json")
+
+
 def _swap_in(tmp: Path, folder: Path) -> None:
-    """Replace ``folder`` by ``tmp`` so that at every moment one complete version exists on disk."""
-    if folder.exists() and not (folder / "session.json").is_file() and any(folder.iterdir()):
+    """Move the saved files from ``tmp`` into ``folder``, replacing only the session's own files.
+
+    A new, empty or session-only folder is swapped in whole (one complete version exists at every
+    moment); a saved session's folder that also holds other files gets the three files replaced one
+    by one (each atomically, ``session.json`` last) and keeps the rest; any other non-empty folder,
+    or a path that is a file or link, is refused.
+    """
+    if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+        raise SessionError(f"{folder} is not a folder; choose an empty or new folder for the session")
+    names = {e.name for e in os.scandir(folder)} if folder.exists() else set()
+    if names and "session.json" not in names:
         raise SessionError(f"{folder} exists and is not a saved session; choose an empty or new folder")
+    if names - set(SESSION_FILES):  # the user's own files live here too: replace only ours
+        from .fileio import _check_target
+
+        for name in SESSION_FILES:
+            _check_target(folder / name)
+        for name in SESSION_FILES:
+            os.replace(tmp / name, folder / name)
+        return
     old = None
     if folder.exists():
-        old = folder.with_name(f".{folder.name}.old-{os.getpid()}")
-        if old.exists():
-            shutil.rmtree(old)
+        old = Path(tempfile.mkdtemp(prefix=f".{folder.name}.old-", dir=folder.parent))
+        os.rmdir(old)
         os.replace(folder, old)
     os.replace(tmp, folder)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def _check_session(doc, tensors: dict, G, where: str) -> None:
+    """Validate a loaded ``session.json`` and its tensors (types, shapes, finite values, known indices).
+
+    Raises :class:`SessionError` naming the bad entry, e.g. ``states[1].layers[0].code: not finite``.
+    """
+    from .latents import get_space
+
+    R = G.resolution
+
+    def bad(entry: str, why: str):
+        raise SessionError(f"{where}: {entry}: {why}; the session is damaged (save it again from a working copy)")
+
+    def want(entry: str, value, types, what: str):
+        types = types if isinstance(types, tuple) else (types,)
+        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+            bad(entry, f"expected {what}, got {type(value).__name__}")
+        return value
+
+    def tensor(entry: str, key, shape=None, lo=None, hi=None) -> None:
+        if not isinstance(key, str) or key not in tensors:
+            bad(entry, f"refers to tensor {key!r}, which tensors.safetensors does not hold")
+        t = tensors[key]
+        if not t.is_floating_point():
+            bad(entry, f"expected a float tensor, got {t.dtype}")
+        if shape is not None and tuple(t.shape) != tuple(shape):
+            bad(entry, f"shape {tuple(t.shape)}, expected {tuple(shape)}")
+        if not bool(torch.isfinite(t).all()):
+            bad(entry, "holds NaN or infinite values")
+        if lo is not None and t.numel() and (float(t.min()) < lo or float(t.max()) > hi):
+            bad(entry, f"values outside [{lo:g}, {hi:g}]")
+
+    want("session.json", doc, dict, "a JSON object")
+    want("space", doc.get("space"), str, "a string")
+    if doc["space"] not in G.spaces:
+        bad("space", f"{doc['space']!r} is not a latent space of {G.name!r} ({', '.join(G.spaces)})")
+    states = want("states", doc.get("states"), list, "a list")
+    if not states:
+        bad("states", "empty")
+    position = want("position", doc.get("position"), int, "a whole number")
+    if not 0 <= position < len(states):
+        bad("position", f"{position} is not a state index 0-{len(states) - 1}")
+    dirs = want("directions", doc.get("directions", []), list, "a list")
+    for i, d in enumerate(dirs):
+        want(f"directions[{i}]", d, dict, "an object")
+        want(f"directions[{i}].name", d.get("name"), str, "a string")
+        if d.get("vector") is not None:
+            tensor(f"directions[{i}].vector", d["vector"])
+    for si, st in enumerate(states):
+        e0 = f"states[{si}]"
+        want(e0, st, dict, "an object")
+        tensor(f"{e0}.base", st.get("base"), (1, 3, R, R))
+        want(f"{e0}.label", st.get("label", ""), str, "a string")
+        for li, L in enumerate(want(f"{e0}.layers", st.get("layers"), list, "a list")):
+            e1 = f"{e0}.layers[{li}]"
+            want(e1, L, dict, "an object")
+            tensor(f"{e1}.mask", L.get("mask"), (1, 1, R, R), 0.0, 1.0)
+            sp = want(f"{e1}.space", L.get("space"), str, "a string")
+            if sp not in G.spaces:
+                bad(f"{e1}.space", f"{sp!r} is not a latent space of {G.name!r}")
+            if L.get("code") is not None:
+                tensor(f"{e1}.code", L["code"], (1, *get_space(sp).mean(G, 1).shape[1:]))
+            if L.get("blend", "alpha") not in ("alpha", "poisson"):
+                bad(f"{e1}.blend", f"{L.get('blend')!r} is not 'alpha' or 'poisson'")
+            want(f"{e1}.name", L.get("name", ""), str, "a string")
+            want(f"{e1}.visible", L.get("visible", True), bool, "true or false")
+            for name, key in (want(f"{e1}.delta", L.get("delta") or {}, dict, "an object")).items():
+                tensor(f"{e1}.delta[{name!r}]", key)
+            for ei, e in enumerate(want(f"{e1}.edits", L.get("edits", []), list, "a list")):
+                e2 = f"{e1}.edits[{ei}]"
+                want(e2, e, dict, "an object")
+                di = want(f"{e2}.direction", e.get("direction"), int, "a whole number")
+                if not 0 <= di < len(dirs):
+                    bad(f"{e2}.direction", f"{di} is not a direction index 0-{len(dirs) - 1}")
+                x = want(f"{e2}.strength", e.get("strength"), (int, float), "a number")
+                if x != x or abs(x) == float("inf"):
+                    bad(f"{e2}.strength", "not a finite number")
+                lay = e.get("layers")
+                if lay is not None and not (isinstance(lay, list) and all(isinstance(v, int) for v in lay)):
+                    bad(f"{e2}.layers", "expected a list of whole numbers or null")
 
 
 def _device(G) -> torch.device:

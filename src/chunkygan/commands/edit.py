@@ -12,6 +12,12 @@ from ._common import device_option, get_device, parse_int_list
 from ._pti import copy_delta, load_delta_for_edit
 
 
+#: largest |strength| accepted (far beyond any useful edit; huge values only push codes out of the prior)
+MAX_STRENGTH = 100.0
+#: most images in one sweep
+MAX_SWEEP = 101
+
+
 def parse_direction_arg(text: str) -> tuple[str, list[float], bool]:
     """``smile=1.5`` -> ("smile", [1.5], False); ``smile=-2:2:5`` -> ("smile", [-2,-1,0,1,2], True)."""
     if "=" not in text:
@@ -24,11 +30,48 @@ def parse_direction_arg(text: str) -> tuple[str, list[float], bool]:
             n = int(n)
             if n < 2:
                 raise ValueError
-            return name, torch.linspace(float(a), float(b), n).tolist(), True
-        return name, [float(value)], False
+            if n > MAX_SWEEP:
+                raise click.BadParameter(f"{text!r}: at most {MAX_SWEEP} strengths in a sweep", param_hint="--direction")
+            ends = [_strength(text, a), _strength(text, b)]
+            return name, torch.linspace(ends[0], ends[1], n).tolist(), True
+        return name, [_strength(text, value)], False
     except ValueError:
         raise click.BadParameter(f"{text!r}: the strength must be a number or START:STOP:COUNT with COUNT >= 2",
                                  param_hint="--direction") from None
+
+
+def _strength(text: str, word: str) -> float:
+    import math
+
+    x = float(word)
+    if not math.isfinite(x) or abs(x) > MAX_STRENGTH:
+        raise click.BadParameter(f"{text!r}: strengths must be finite numbers from {-MAX_STRENGTH:g} to "
+                                 f"{MAX_STRENGTH:g}", param_hint="--direction")
+    return x
+
+
+def check_projection_fits(G, gname: str, proj) -> None:
+    """Refuse to edit ``proj`` with a generator it was not made with (naming both), before rendering anything."""
+    from ..latents import get_space
+
+    made = proj.generator or "an unnamed generator"
+    why = None
+    if proj.space not in getattr(G, "spaces", ()):
+        why = f"it has no latent space {proj.space!r} (it offers {', '.join(getattr(G, 'spaces', ()))})"
+    else:
+        try:
+            want = tuple(get_space(proj.space).mean(G, 1).shape[1:])
+        except Exception as e:  # noqa: BLE001 - any failure means the codes cannot be rendered by G
+            want = f"none ({type(e).__name__})"
+        if want != tuple(proj.codes.shape[1:]):
+            why = f"its {proj.space} codes are {want}, the projection's are {tuple(proj.codes.shape[1:])}"
+    a = (proj.generator_meta or {}).get("sha256")
+    b = (getattr(G, "meta", None) or {}).get("sha256")
+    if why is None and a and b and a != b:
+        why = "its weights differ (sha256)"
+    if why is not None:
+        raise click.ClickException(f"the projection was made with generator {made!r}; {gname!r} does not fit it "
+                                   f"({why}); drop --generator or pass the projection's generator")
 
 
 @click.command("edit")
@@ -64,6 +107,10 @@ def command(projection, directions, segments, layers, bank, generator, poisson, 
     from ..imageio import save_image
     from ..project.io import Projection, ProjectionFileError
 
+    from ._common import output_folder
+
+    output_folder(out_dir)  # refused before any work if the results could not be written
+    parsed = [parse_direction_arg(t) for t in directions]
     dev = get_device(device)
     try:
         proj = Projection.load(projection)
@@ -73,8 +120,8 @@ def command(projection, directions, segments, layers, bank, generator, poisson, 
     if not gname:
         raise click.ClickException("the projection does not name its generator; pass --generator")
     G = load_generator(gname, device=dev)
+    check_projection_fits(G, str(gname), proj)
     delta = load_delta_for_edit(G, projection, proj, untuned)  # tuned projection (--pti): its weight delta
-    parsed = [parse_direction_arg(t) for t in directions]
     sweeps = [p for p in parsed if p[2]]
     if len(sweeps) > 1:
         raise click.BadParameter("only one --direction may be a sweep", param_hint="--direction")
@@ -90,7 +137,10 @@ def command(projection, directions, segments, layers, bank, generator, poisson, 
             b = make_default_bank(G)
         b.check(G)
         lay = parse_layers(layers)
-        seg = parse_int_list(segments) if segments else None
+        seg = parse_int_list(segments, "--segments") if segments else None
+        if seg is not None and not all(0 <= k < proj.num_segments for k in seg):
+            raise click.BadParameter(f"{segments!r}: the projection has segments 0-{proj.num_segments - 1}",
+                                     param_hint="--segments")
         mask_source = None
         if move_segments:
             from ..segments.gs import mask_source_for
@@ -116,6 +166,9 @@ def command(projection, directions, segments, layers, bank, generator, poisson, 
             if poisson and seg is not None:
                 region = new.masks[seg].sum(0, keepdim=True).clamp(0, 1).to(img)
                 img = poisson_blend(img, original, region)
+            if not (torch.isfinite(new.codes).all() and torch.isfinite(img).all()):
+                raise click.ClickException(f"the edit{'' if s is None else f' at strength {s:g}'} gives non-finite "
+                                           "codes or pixels; use smaller strengths")
             results.append((s, new, img.cpu()))
     except DirectionError as e:
         raise click.ClickException(str(e)) from None
