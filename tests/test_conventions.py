@@ -35,9 +35,15 @@ def test_python_m_chunkygan_and_one_error_path():
 @pytest.mark.parametrize("flags, level", [([], logging.WARNING), (["-v"], logging.INFO), (["-vv"], logging.DEBUG),
                                           (["-q"], logging.ERROR)])
 def test_log_level_flags(flags, level):
-    r = CliRunner().invoke(main, [*flags, "models"])
-    assert r.exit_code == 0, r.output
-    assert logging.getLogger("chunkygan").level == level
+    loggers = [logging.getLogger(), logging.getLogger("chunkygan")]
+    saved = [lg.level for lg in loggers]
+    try:
+        r = CliRunner().invoke(main, [*flags, "models"])
+        assert r.exit_code == 0, r.output
+        assert logging.getLogger("chunkygan.project").getEffectiveLevel() == level
+    finally:  # the CLI configures process-wide logging: give later tests theirs back
+        for lg, lvl in zip(loggers, saved):
+            lg.setLevel(lvl)
 
 
 def test_output_rule_file_needs_extension_folder_must_be_folder(tmp_path):
