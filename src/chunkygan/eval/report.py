@@ -114,7 +114,9 @@ def scatter_plots(out_dir: Path, rows: list[dict], methods: list[MethodSpec]) ->
                 continue
             xs, ys = zip(*pts)
             lo, hi = min(lo, *xs, *ys), max(hi, *xs, *ys)
-            colour = "tab:blue" if spec.lambda_reg > 0 else "tab:orange"
+            regs = sorted({s.lambda_reg for s in chunky if s.lambda_reg > 0})
+            colour = "tab:orange" if spec.lambda_reg == 0 else plt.get_cmap("Blues")(
+                0.5 + 0.5 * regs.index(spec.lambda_reg) / max(1, len(regs) - 1))  # λ_reg > 0: darker = stronger
             ax.scatter(xs, ys, s=22, c=colour, alpha=0.85, edgecolors="none",
                        label=f"{spec.spec} (λ_reg = {spec.lambda_reg:g})")
         if lo is math.inf:
@@ -129,7 +131,7 @@ def scatter_plots(out_dir: Path, rows: list[dict], methods: list[MethodSpec]) ->
         ax.set_xlabel(f"global {glob.spec}: LPIPS")
         ax.set_ylabel("segment-wise: LPIPS")
         ax.set_title(f"{glob.paper_name} space, one point per image")
-        ax.legend(fontsize=7, loc="upper left")
+        ax.legend(fontsize=7, loc="best")
         fig.tight_layout()
         path = out_dir / f"fig4_{_SPACE_FILE[space]}.png"
         with atomic_path(path) as tmp:
