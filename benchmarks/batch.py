@@ -4,7 +4,7 @@ In one run, on the same N photos (faces sampled from the default generator, save
 projection (default generator ``stylegan2-faces-64``, chunky-w+, K = 4, LPIPS(alex) at 256 px):
 
 * ``1 process``: :func:`chunkygan.batch.project_many`, one image after another, one torch thread;
-* ``1 process, 2 threads``: the same with two intra-op threads (what a plain run does on 2 cores);
+* ``1 process, 2 threads`` (``--two-threads``): the same with two intra-op threads;
 * ``--batch-size B``: B images x K segments per generator call, one thread;
 * ``Ray, W workers``: a local Ray with W CPUs, one actor (one thread) each.
 
@@ -12,7 +12,7 @@ Each time covers the whole ``project_many`` call: generator loading (and startin
 image's outputs and ``done.json``, the summary. An untimed one-image run warms this process up first,
 and a local Ray instance is started before the clock runs (a cluster is up before a batch is sent to it). Prints images/min and the ratio to ``1 process``.
 
-    python benchmarks/batch.py                       # 8 images, 30 steps (a few minutes on 2 cores)
+    python benchmarks/batch.py                       # 8 images, 20 steps (a few minutes on 2 idle cores)
     python benchmarks/batch.py --images 16 --steps 50 --batch-size 8 --workers 2
 """
 from __future__ import annotations
@@ -58,11 +58,12 @@ def timed(label, photos, out, cfg, **kw):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--images", type=int, default=8)
-    ap.add_argument("--steps", type=int, default=30)
+    ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--segments", type=int, default=4)
     ap.add_argument("--batch-size", type=int, default=4)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--generator", default="stylegan2-faces-64")
+    ap.add_argument("--two-threads", action="store_true", help="also time one process with two torch threads")
     args = ap.parse_args()
 
     import ray
@@ -81,9 +82,10 @@ def main():
           device="cpu")
     rows = []
     rows.append(("1 process", *timed("single", photos, root / "single", cfg, generator=args.generator, device="cpu")))
-    torch.set_num_threads(2)
-    rows.append(("1 process, 2 threads",
-                 *timed("threads", photos, root / "threads", cfg, generator=args.generator, device="cpu")))
+    if args.two_threads:
+        torch.set_num_threads(2)
+        rows.append(("1 process, 2 threads",
+                     *timed("threads", photos, root / "threads", cfg, generator=args.generator, device="cpu")))
     torch.set_num_threads(1)
     rows.append((f"--batch-size {args.batch_size}",
                  *timed("batch", photos, root / "batch", cfg, generator=args.generator, device="cpu",

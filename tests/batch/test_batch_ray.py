@@ -22,6 +22,8 @@ NAMES = [f"p{i}.png" for i in range(6)]
 @pytest.fixture(scope="module", autouse=True)
 def local_ray():
     """One local Ray with 2 CPUs for the module: project_many(ray_address="local") joins it."""
+    if ray.is_initialized():  # left running by another module: start our own 2-CPU one
+        ray.shutdown()
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
              runtime_env={"env_vars": {"OMP_NUM_THREADS": "1"}})
     yield
