@@ -106,3 +106,18 @@ def test_sigkill_during_run_then_resume(tiny, tmp_path):
     assert Image.open(full / "progression.png").size == Image.open(killed / "progression.png").size
     assert (killed / "metrics.json").is_file()
     assert not (killed / ".segment_00.abcd_123.tmp.png").exists() and (killed / ".my_hidden").read_text() == "mine"
+
+
+def test_reused_edit_folder_has_no_stale_results(tiny, tmp_path):
+    """A 5-step sweep, then a 3-step sweep, then a single edit into one folder: only the last run's files."""
+    out = tmp_path / "edit"
+    assert run_cli("edit", tiny["proj"], "--direction", "sefa_0=-1:1:5", "-o", out).code == 0
+    assert (out / "edited_4.png").is_file()
+    (out / "mine.txt").write_text("mine\n")
+    assert run_cli("edit", tiny["proj"], "--direction", "sefa_0=-1:1:3", "-o", out).code == 0
+    names = {p.name for p in out.iterdir()}
+    assert "edited_2.png" in names and "edited_3.png" not in names and "edited_4.png" not in names
+    assert run_cli("edit", tiny["proj"], "--direction", "sefa_0=1", "-o", out).code == 0
+    names = {p.name for p in out.iterdir()}
+    assert {"edited.png", "projection.safetensors", "mine.txt"} <= names
+    assert not {"strip.png", "sweep.json", "edited_0.png"} & names

@@ -2,16 +2,20 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import click
 import torch
 
-from ..fileio import atomic_write_text
+from ..fileio import atomic_write_bytes, atomic_write_text
 from ._common import device_option, get_device, parse_int_list
 from ._pti import copy_delta, load_delta_for_edit
 
 
+#: the files `chunkygan edit` writes into its folder (earlier runs' ones that this run does not rewrite are removed)
+EDIT_FILES = re.compile(r"(edited(_\d+)?\.png|strip\.png|sweep\.json|projection\.safetensors|photo_edited(_\d+)?\.png"
+                        r"|photo_comparison\.png|photo_strip\.png|alignment\.json|transform\.json)")
 #: largest |strength| accepted (far beyond any useful edit; huge values only push codes out of the prior)
 MAX_STRENGTH = 100.0
 #: most images in one sweep
@@ -172,8 +176,11 @@ def command(projection, directions, segments, layers, bank, generator, poisson, 
             results.append((s, new, img.cpu()))
     except DirectionError as e:
         raise click.ClickException(str(e)) from None
+    from ..project.outputs import remove_unchanged, snapshot_files
+
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    earlier = snapshot_files(out, EDIT_FILES)
     how = "global" if seg is None else f"segments {','.join(map(str, seg))}"
     if sweeps:
         from ..composite.captions import captioned_sheet
@@ -204,6 +211,7 @@ def command(projection, directions, segments, layers, bank, generator, poisson, 
         click.echo(f"wrote {out / 'edited.png'} and {out / 'projection.safetensors'}")
         _paste_back_if_aligned(projection, results, out, original.cpu(), seg, paste_mode,
                                [", ".join(directions) + f" ({how})"])
+    remove_unchanged(out, EDIT_FILES, earlier)  # stale files of an earlier edit into this folder
 
 
 def _lpips_to(images, reference) -> list[float]:
@@ -233,7 +241,7 @@ def _paste_back_if_aligned(projection, results, out: Path, original, seg, mode: 
     if not alignment.is_file():
         return
     for name in (ALIGN_FILE, "transform.json"):  # keep the edit folder self-contained for later edits
-        (out / name).write_bytes((folder / name).read_bytes())
+        atomic_write_bytes(out / name, (folder / name).read_bytes())
     info = json.loads(alignment.read_text())
     try:
         photo = load_image(Path(info["photo"]))

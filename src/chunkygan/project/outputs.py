@@ -79,6 +79,32 @@ def finish_outputs(folder: str | os.PathLike, files: dict[str, Path], metrics: d
     return out / MARKER
 
 
+def snapshot_files(folder: str | os.PathLike, pattern: re.Pattern) -> dict[str, tuple[int, int]]:
+    """``name -> (inode, mtime_ns)`` of the regular files in ``folder`` whose names match ``pattern``."""
+    out = {}
+    if Path(folder).is_dir():
+        for entry in os.scandir(folder):
+            if pattern.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
+                st = entry.stat(follow_symlinks=False)
+                out[entry.name] = (st.st_ino, st.st_mtime_ns)
+    return out
+
+
+def remove_unchanged(folder: str | os.PathLike, pattern: re.Pattern, before: dict[str, tuple[int, int]]) -> list[str]:
+    """Remove the files of :func:`snapshot_files` ``before`` that this run did not rewrite (stale results of an
+    earlier run, e.g. ``edited_4.png`` of a 5-step sweep beside a 3-step one); returns their names."""
+    gone = []
+    for name, (ino, mtime) in before.items():
+        p = Path(folder) / name
+        try:
+            st = os.lstat(p)
+        except FileNotFoundError:
+            continue
+        if (st.st_ino, st.st_mtime_ns) == (ino, mtime) and remove_owned(p):
+            gone.append(name)
+    return gone
+
+
 def write_outputs(folder: str | os.PathLike, proj: Projection, G,
                   snapshots: list[tuple[int, torch.Tensor]] | None = None, complete: bool = True) -> dict[str, Path]:
     """Write all result files for ``proj`` (rendered with ``G``) into ``folder``; returns name -> path.
@@ -110,4 +136,4 @@ def write_outputs(folder: str | os.PathLike, proj: Projection, G,
     return files
 
 
-__all__ = ["write_outputs", "begin_outputs", "finish_outputs", "enlarge", "MIN_TILE", "RESULT_FILES", "MARKER"]
+__all__ = ["write_outputs", "begin_outputs", "finish_outputs", "snapshot_files", "remove_unchanged", "enlarge", "MIN_TILE", "RESULT_FILES", "MARKER"]
