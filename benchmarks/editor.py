@@ -6,7 +6,9 @@ talks to it over HTTP like the page does:
 * **slider change -> new image**: ``POST /api/edit`` (the session step, then the new picture rendered
   and PNG-encoded into the cache; the autosave of the history is queued behind it) then
   ``GET /api/image`` (that PNG) — the two requests the page makes when a slider is released; also
-  the render and the encode alone, in the library. Median of ``--repeats``.
+  the render and the encode alone, in the library. Between two slider moves the benchmark waits for
+  the background autosave (a person pauses longer than that), whose time it prints too. Median of
+  ``--repeats``.
 * **projection overhead**: ``--steps`` steps of the local projection of one region (Eq. 3) through
   ``POST /api/project`` (job start, progress events, a preview PNG every 5 steps, the autosave at the
   end, waiting for the page-visible "done" state) against the same ``EditSession.project_region`` call
@@ -106,7 +108,7 @@ def main() -> None:
 
     # -- slider change -> new image ------------------------------------------------------------------------------
     name = "smile" if "smile" in bank else bank.names()[0]
-    edit_t, image_t = [], []
+    edit_t, image_t, save_t = [], [], []
     for i in range(args.repeats):
         strength = 1.0 + (i % 2)
         t = time.perf_counter()
@@ -114,6 +116,8 @@ def main() -> None:
         t1 = time.perf_counter()
         ok(client.get("/api/image?view=after"))
         t2 = time.perf_counter()
+        editor.submit(lambda: None).result()  # a user pauses between slider moves: the autosave finishes
+        save_t.append(time.perf_counter() - t2)
         edit_t.append(t1 - t)
         image_t.append(t2 - t1)
     s = editor.session
@@ -135,6 +139,7 @@ def main() -> None:
     print(f"  GET /api/image (the new PNG)          {ms(image_t):7.1f} ms")
     print(f"  total                                 {ms(edit_t) + ms(image_t):7.1f} ms   (aim <= 150 ms)")
     print(f"  library: render {ms(render_t):.1f} ms, PNG encode {ms(encode_t):.1f} ms")
+    print(f"  then the background autosave of the history: {ms(save_t):.1f} ms")
     print(f"projection of one region, {args.steps} steps (median of {args.runs}):")
     print(f"  library EditSession.project_region    {statistics.median(direct):7.2f} s   (fastest {min(direct):.2f} s)")
     print(f"  through the server (POST + events)    {statistics.median(served):7.2f} s   (fastest {min(served):.2f} s)")

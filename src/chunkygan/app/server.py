@@ -405,7 +405,9 @@ def new_token() -> str:
 def bind(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
     """A listening socket (``port=0``: a free port chosen by the OS)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # proto IPPROTO_TCP (not 0): asyncio then sets TCP_NODELAY on accepted connections; without it every
+    # keep-alive response waits ~40 ms for Nagle + the client's delayed ACK
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
