@@ -102,3 +102,34 @@ def test_bank_round_trip_keeps_fingerprint_and_cards(tmp_path):
     bank = DirectionBank.for_generator(G, [d])
     again = DirectionBank.load(bank.save(tmp_path / "b.safetensors"))
     assert again.fingerprint == generator_fingerprint(G) and again["smile"].card["monotone_share"] == 0.93
+
+
+def test_directions_evaluate_prints_stored_cards_and_refuses_unknown_names(tmp_path, monkeypatch):
+    import json
+
+    from click.testing import CliRunner
+
+    from chunkygan.cli import main
+
+    monkeypatch.setenv("CHUNKYGAN_CACHE", str(tmp_path / "cache"))
+    G = make_tiny_sg2()
+    st, _ = save_generator(G, tmp_path / "tiny")
+    card = {"label": "smile", "response_per_unit": 0.05, "monotone_share": 0.95, "read": 500, "samples": 500,
+            "identity_per_unit": 0.02, "shipped": True}
+    bank = DirectionBank.for_generator(G, [Direction("smile", "w", torch.ones(G.w_dim), G.name, card=card),
+                                           Direction("odd", "w", -torch.ones(G.w_dim), G.name)])
+    p = bank.save(tmp_path / "bank.safetensors")
+    r = CliRunner().invoke(main, ["directions", "evaluate", "--generator", str(st), "--bank", str(p)])
+    assert r.exit_code == 0, r.output
+    line = next(x for x in r.output.splitlines() if x.startswith("smile"))
+    assert "+0.050/unit" in line and "95.0%" in line and "500/500" in line and "ok" in line
+    r = CliRunner().invoke(main, ["directions", "evaluate", "--generator", str(st), "--bank", str(p), "--json"])
+    assert json.loads(r.output)["cards"]["smile"]["monotone_share"] == 0.95
+    r = CliRunner().invoke(main, ["directions", "evaluate", "--generator", str(st), "--bank", str(p),
+                                  "--names", "frown"])
+    assert r.exit_code != 0 and "no direction called 'frown'" in r.output
+    r = CliRunner().invoke(main, ["directions", "evaluate", "--generator", str(st), "--bank", str(p),
+                                  "--names", "odd", "--measure", "--samples", "4"])
+    assert r.exit_code != 0 and "no labeller measures 'odd'" in r.output
+    r = CliRunner().invoke(main, ["directions", "list", "--generator", str(st), "--bank", str(p)])
+    assert "monotone on 95% of 500" in r.output

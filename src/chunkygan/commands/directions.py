@@ -42,7 +42,7 @@ def _save(bank, bank_path, G) -> Path:
 @click.option("--generator", default=None, help="Generator name or checkpoint (default: the default generator).")
 @click.option("--bank", type=click.Path(dir_okay=False), default=None, help="A bank file instead of the generator's.")
 def list_cmd(generator, bank) -> None:
-    """One direction per line: name, space, layers, unit (scale), source, description."""
+    """One direction per line: name, space, layers, unit (scale), source, description[, card summary]."""
     from ..edit.directions import DirectionBank, DirectionError, load_bank_for
     from ..generators import load_generator
 
@@ -59,7 +59,9 @@ def list_cmd(generator, bank) -> None:
     for d in b:
         where = f"channel {d.channel[0]}:{d.channel[1]}" if d.channel else (
             f"layers {d.layers[0]}-{d.layers[1] - 1}" if d.layers else "all layers")
-        click.echo(f"{d.name}\t{d.space}\t{where}\tscale {d.scale:.4g}\t{d.source}\t{d.description}")
+        card = (f"\tcard: {d.card['response_per_unit']:+.3g} {d.card['label']}/unit, monotone on "
+                f"{d.card['monotone_share']:.0%} of {d.card['read']}") if d.card else ""
+        click.echo(f"{d.name}\t{d.space}\t{where}\tscale {d.scale:.4g}\t{d.source}\t{d.description}{card}")
 
 
 @command.command("discover")
