@@ -45,3 +45,24 @@ def test_large_jpeg_is_decoded_at_a_reduced_size(tmp_path):
     Image.open(jpg).save(png)
     with pytest.raises(ValueError, match="larger than the limit"):
         read_pil(png, max_pixels=10_000)  # no draft decoding for PNG: refused
+
+
+@pytest.mark.parametrize("case", ["truncated PNG", "text file", "empty file", "FIFO"])
+def test_broken_images_are_refused(case, tiny, tmp_path, sentinel):
+    import os
+
+    bad = tmp_path / "bad.png"
+    if case == "truncated PNG":
+        bad.write_bytes(tiny["photo"].read_bytes()[:200])
+    elif case == "text file":
+        bad.write_text("not an image\n")
+    elif case == "empty file":
+        bad.write_bytes(b"")
+    else:
+        os.mkfifo(bad)  # reading it would block forever
+    for args in (["lpips", bad, tiny["photo"]], project_args(tiny, tmp_path / "out")):
+        if args[0] == "project":
+            args[1] = bad
+        assert_refused(run_cli(*args), 1, "bad.png")
+    assert not (tmp_path / "out" / "metrics.json").exists()
+    sentinel.check()
