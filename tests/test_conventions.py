@@ -99,7 +99,7 @@ def test_env_reports_the_selfie_model_where_masks_finds_it():
     except (AssetError, ImportError):
         assert "MISSING" in line
     else:
-        assert f"ok   " in line and str(path) in line
+        assert "ok   " in line and str(path) in line
     assert "generators:" in r.output and "stylegan2-faces-64:" in r.output
 
 
