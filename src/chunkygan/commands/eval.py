@@ -215,9 +215,10 @@ def _strengths(text: str) -> tuple[float, ...]:
 @click.option("--probe", "probe", multiple=True, help="NAME=FILE: a user-trained linear probe as the labeller of NAME "
                                                       "(beard has no packaged classifier).")
 @click.option("--strengths", default="-2:2:5", show_default=True, help="Calibration sweep: LO:HI:N or a comma list.")
-@click.option("--reference", default=None, help="Method whose effect the others are calibrated to (default: the first).")
+@click.option("--reference", default="median", show_default=True,
+              help="The rate the target effect is taken from: 'median' (of all methods' fitted rates) or a method spec.")
 @click.option("--reference-strength", type=float, default=1.0, show_default=True,
-              help="The target effect is the reference method's rate times this strength.")
+              help="The target effect is the reference rate times this strength.")
 def editing(images, output, generator, steps, loss_resolution, segments, auto, align, seed, ray_address, batch_size,
             no_resume, device, methods, directions, bank, probe, strengths, reference, reference_strength) -> None:
     """Editability (Table 2): identity loss after edits whose strengths are calibrated per method.

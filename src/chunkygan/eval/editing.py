@@ -7,8 +7,9 @@ For every direction and method:
    amount, Sec. 4.2) at every sweep strength; the direction's labeller scores each edited composite.
 2. **Calibrate.** The rate of change of the score with the strength is fitted by least squares over
    the whole dataset (one slope per method, one intercept per image: ``score_is = a_i + r·s``). The
-   target effect is the reference method's rate times ``reference_strength``; each method then gets
-   the strength ``s_m = effect / r_m`` that changes the attribute by that same amount.
+   target effect is the reference rate (the median of the methods' rates, or a named method's) times
+   ``reference_strength``; each method then gets the strength ``s_m = effect / r_m`` that changes the
+   attribute by that same amount.
 3. **Measure.** Each projection is edited at ``s_m``; the identity distance (1 − cos of ArcFace) is
    measured between the projected and the edited image (Table 2 a) and between the original photo and
    the edited image (Table 2 b).
@@ -87,9 +88,17 @@ def fit_rate(strengths: list[float], scores: list[list[float]]) -> tuple[float |
 
 def calibrate(direction: str, rates: dict[str, float | None], reference: str, reference_strength: float,
               max_strength: float) -> Calibration:
-    """Strengths giving every method the reference method's effect at ``reference_strength`` (Sec. 4.2)."""
+    """Strengths giving every method the same effect (Sec. 4.2): the reference's rate times ``reference_strength``.
+
+    ``reference`` is a method, or ``"median"``: the median of the fitted rates (robust to one method whose
+    edits barely move the labeller, which would make every calibrated edit tiny)."""
     cal = Calibration(direction, None, reference, dict(rates))
-    r_ref = rates.get(reference)
+    if reference == "median":
+        valid = sorted(r for r in rates.values() if r is not None)
+        r_ref = None if not valid else (valid[len(valid) // 2] if len(valid) % 2 else
+                                        (valid[len(valid) // 2 - 1] + valid[len(valid) // 2]) / 2)
+    else:
+        r_ref = rates.get(reference)
     if r_ref is None or abs(r_ref) < 1e-9:
         for m in rates:
             cal.strengths[m] = None
@@ -121,8 +130,9 @@ def _labeller(name: str, probes: dict[str, str]):
     from ..face.labellers import LABELLERS, labeller
 
     if name == "beard" and name not in probes:
-        raise EditingEvalError("beard has no classifier in any package: train a probe on your labelled examples "
-                               "(chunkygan label / LinearProbe.fit) and pass --probe beard=FILE")
+        raise EditingEvalError("beard has no classifier in any package: train a linear probe on ArcFace features of "
+                               "your labelled examples (chunkygan.face.labellers.LinearProbe.fit, .save) and pass "
+                               "--probe beard=FILE")
     if name not in LABELLERS and name not in probes:
         raise EditingEvalError(f"no labeller for {name!r} (known: {', '.join(sorted(LABELLERS))}; others need "
                                f"--probe {name}=FILE)")
@@ -141,7 +151,7 @@ def _read(path: Path) -> dict | None:
 
 def run_editing(inputs: list[Path], out_dir: str | os.PathLike, methods: list[MethodSpec], directions: list[str],
                 base_config, *, G, generator_name: str, bank, probes: dict[str, str] | None = None,
-                strengths: tuple[float, ...] = DEFAULT_STRENGTHS, reference: str | None = None,
+                strengths: tuple[float, ...] = DEFAULT_STRENGTHS, reference: str | None = "median",
                 reference_strength: float = 1.0, metrics=None, resume: bool = True,
                 ray_address: str | None = None, batch_size: int = 1, on_item: Callable[[str], None] | None = None,
                 on_step: Callable | None = None, require_all: bool = False) -> EditingRun:
@@ -162,8 +172,8 @@ def run_editing(inputs: list[Path], out_dir: str | os.PathLike, methods: list[Me
     probes = dict(probes or {})
     names = output_names(inputs)
     name_of = {Path(i).resolve(): n for i, n in zip(inputs, names)}
-    reference = reference or methods[0].spec
-    if reference not in [m.spec for m in methods]:
+    reference = reference or "median"
+    if reference != "median" and reference not in [m.spec for m in methods]:
         raise EditingEvalError(f"reference method {reference!r} is not among the methods ({', '.join(m.spec for m in methods)})")
     # which directions can be evaluated
     usable: dict[str, tuple] = {}

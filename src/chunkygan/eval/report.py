@@ -166,10 +166,12 @@ def editing_table(run, methods: list[MethodSpec], directions: list[str]) -> list
         for d in directions:
             mine = [r for r in edits if r["method"] == spec.spec and r["direction"] == d]
             cal = run.calibrations.get(d)
+            strength = None if cal is None else cal.strengths.get(spec.spec)
+            scored = mine if strength is not None else []  # no calibrated strength: the cell says "—"
             entry[d] = {
-                "strength": None if cal is None else cal.strengths.get(spec.spec),
-                "a": summarise(r.get("identity_projected") for r in mine) if mine else None,
-                "b": summarise(r.get("identity_original") for r in mine) if mine else None,
+                "strength": strength,
+                "a": summarise(r.get("identity_projected") for r in scored) if scored else None,
+                "b": summarise(r.get("identity_original") for r in scored) if scored else None,
             }
         table.append(entry)
     return table
@@ -201,8 +203,9 @@ def editing_markdown(run, table: list[dict], directions: list[str], digits: int 
         cal = run.calibrations.get(d)
         if cal is not None:
             if cal.effect is not None:
-                notes.append(f"* **{d}**: target effect {cal.effect:+.4f} labeller units (the rate of `{cal.reference}` "
-                             "at its reference strength); rates per unit strength: "
+                ref = "the median rate" if cal.reference == "median" else f"the rate of `{cal.reference}`"
+                notes.append(f"* **{d}**: target effect {cal.effect:+.4f} labeller units ({ref} times the reference "
+                             "strength); rates per unit strength: "
                              + ", ".join(f"`{m}` {'n/a' if r is None else f'{r:+.4f}'}" for m, r in cal.rates.items()))
             for m, note in cal.notes.items():
                 notes.append(f"  * `{m}`: {note}")
