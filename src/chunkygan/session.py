@@ -111,6 +111,11 @@ class EditSession:
         return self.state.layers
 
     @property
+    def original(self) -> torch.Tensor:
+        """The picture the session started from ``[1,3,R,R]`` (the first step's base)."""
+        return self._history[0].base
+
+    @property
     def history(self) -> list[str]:
         """Labels of all steps (the current one is ``history[position]``)."""
         return [s.label for s in self._history]
@@ -370,6 +375,17 @@ class EditSession:
                 preview(info.step, pj.output().cpu())
         res = pj.result()
         return self.add_segments(res.codes, res.masks, label=f"auto {pj.num_segments} segments")
+
+    def touched_mask(self) -> torch.Tensor:
+        """``[1,1,R,R]``: where any projected, visible layer of the current state or of a step before it
+        (committed ones included) covers the picture — the area a paste-back into the photo must replace."""
+        R = self.G.resolution
+        out = torch.zeros(1, 1, R, R)
+        for st in self._history[: self._index + 1]:
+            for L in st.layers:
+                if L.code is not None and L.visible:
+                    out = torch.maximum(out, L.mask)
+        return out
 
     def commit(self) -> SessionState:
         """Make the current composite the new base image (the next input, Fig. 9)."""

@@ -197,3 +197,34 @@ def test_cli_refuses_a_broken_photo_in_one_line(tmp_path):
     r = CliRunner().invoke(main, ["editor", str(bad), "--session", str(tmp_path / "s"), "--no-align"])
     assert r.exit_code != 0 and "broken.jpg" in r.output and "Traceback" not in r.output
     assert not (tmp_path / "s").exists() or not any((tmp_path / "s").iterdir())
+
+
+def test_face_photo_is_aligned_and_exports_into_the_full_photo(tmp_path):
+    """With the face extra: FFHQ alignment on open; the export is the full photo, changed only near the region."""
+    import os
+
+    import numpy as np
+    from starlette.testclient import TestClient
+
+    from chunkygan.face.deps import missing
+
+    why = missing(("dlib",), ("dlib-landmarks-68",))
+    if why and os.environ.get("CI") != "true":
+        pytest.skip(f"face extra: {why}")
+    cbook = pytest.importorskip("matplotlib.cbook", reason="matplotlib (the test photo grace_hopper.jpg) is missing")
+    path = cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
+    G, bank = tiny_editor_parts()
+    editor = Editor(G, bank, session_dir=tmp_path / "s", align=True)
+    with TestClient(create_app(editor, TOKEN, hosts={"testserver"}), headers={TOKEN_HEADER: TOKEN}) as c:
+        st = ok(c.post("/api/open", content=open(path, "rb").read(), headers={"X-Filename": "hopper.jpg"}))["state"]
+        assert st["aligned"] and "aligned" in st["note"]
+        ok(c.post("/api/region", json={"mask": b64(mask_png((6, 10, 6, 10)))}))
+        run_job(c, "/api/project", {"layer": 0, "steps": 3})
+        r = c.get("/api/export.png")
+        assert "pasted back" in r.headers["x-chunkygan-note"]
+    editor.close()
+    out = np.asarray(Image.open(io.BytesIO(r.content)).convert("RGB"))
+    photo = np.asarray(Image.open(path).convert("RGB"))
+    assert out.shape == photo.shape
+    changed = (out != photo).any(axis=2)
+    assert 0 < changed.mean() < 0.2  # only around the small region, the rest of the photo bit for bit

@@ -202,6 +202,8 @@ def test_edit_a_photo_in_the_browser(served, page, tmp_path):
     if editor.transform is None:
         assert out.read_bytes() == png_bytes(render)
     else:  # pasted back into the photo: the same as the library's paste-back of the same render
-        from chunkygan.align import paste_back
+        from chunkygan.align.ffhq import paste_back_local
 
-        assert out.read_bytes() == png_bytes(paste_back(render, editor.photo, editor.transform).clamp(-1, 1))
+        pasted = paste_back_local(render, reopened.original, editor.photo, editor.transform,
+                                  region=reopened.touched_mask(), mode="delta")
+        assert out.read_bytes() == png_bytes(pasted.clamp(-1, 1))

@@ -295,11 +295,18 @@ class Editor:
         s = self._need_session()
         img = s.render()
         if self.transform is not None and self.photo is not None:
-            from ..align import paste_back
-
-            return png_bytes(paste_back(img, self.photo, self.transform).clamp(-1, 1)), \
-                "the edit pasted back into the full photo"
+            return png_bytes(self.pasted_back(img)), "the edited regions pasted back into the full photo"
         return png_bytes(img), f"no face alignment: the {img.shape[-1]}x{img.shape[-1]} centre crop"
+
+    def pasted_back(self, img: torch.Tensor) -> torch.Tensor:
+        """The aligned picture ``img`` put back into the full photo by delta transfer
+        (:func:`chunkygan.align.ffhq.paste_back_local`) inside the regions the session touched: the photo
+        keeps its own detail and resolution, and gets what the edits changed; every other pixel is the photo's."""
+        from ..align.ffhq import paste_back_local
+
+        s = self._need_session()
+        return paste_back_local(img, s.original, self.photo, self.transform, region=s.touched_mask(),
+                                mode="delta").clamp(-1, 1)
 
     def export_zip(self) -> bytes:
         """The session folder (saved now) as a zip file."""

@@ -429,14 +429,15 @@ def url_for(sock: socket.socket, token: str) -> str:
 class Server:
     """uvicorn serving ``create_app(editor, token)`` on a bound socket, in the foreground or a thread."""
 
-    def __init__(self, editor: Editor, host: str = "127.0.0.1", port: int = 0, token: str | None = None):
+    def __init__(self, editor: Editor, host: str = "127.0.0.1", port: int = 0, token: str | None = None,
+                 allow_hosts=()):
         _starlette()
         import uvicorn
 
         self.editor, self.token = editor, token or new_token()
         self.sock = bind(host, port)
         self.url = url_for(self.sock, self.token)
-        app = create_app(editor, self.token, hosts={host})
+        app = create_app(editor, self.token, hosts={host, *allow_hosts})
         self._server = uvicorn.Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=1,
                                                      lifespan="off"))
         self._thread: threading.Thread | None = None

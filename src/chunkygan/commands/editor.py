@@ -21,12 +21,15 @@ from ._common import device_option, get_device
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on (the token and Host check still apply elsewhere).")
 @click.option("--port", type=int, default=0, show_default=True, help="Port; 0 picks a free one.")
+@click.option("--allow-host", "allow_hosts", multiple=True,
+              help="Another name the browser may use for this machine in the Host header (repeatable; e.g. the "
+                   "server's name when it runs on a remote GPU machine behind an SSH tunnel).")
 @click.option("--max-upload-mb", type=float, default=32, show_default=True, help="Largest photo upload accepted.")
 @click.option("--no-align", is_flag=True, help="Do not try FFHQ face alignment on open (always centre-crop).")
 @click.option("--open", "open_browser", is_flag=True, help="Open the page in the default web browser.")
 @device_option
-def command(photo, generator, session_dir, space, bank, host, port, max_upload_mb, no_align, open_browser,
-            device) -> None:
+def command(photo, generator, session_dir, space, bank, host, port, allow_hosts, max_upload_mb, no_align,
+            open_browser, device) -> None:
     """Edit PHOTO (optional; or open one in the page) layer by layer in the browser.
 
     Prints a URL with a random access token; the page works offline. Stop with Ctrl-C: the session
@@ -60,7 +63,7 @@ def command(photo, generator, session_dir, space, bank, host, port, max_upload_m
             if editor.session is not None:
                 raise click.ClickException(f"{folder} already holds a session; give either PHOTO or --session")
             click.echo(editor.open_path(photo)["note"])
-        server = Server(editor, host=host, port=port)
+        server = Server(editor, host=host, port=port, allow_hosts=allow_hosts)
     except (EditorError, OSError) as e:
         raise click.ClickException(str(e)) from None
     click.echo(f"session folder (saved after every step): {folder}")
