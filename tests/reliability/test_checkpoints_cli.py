@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 
-from conftest import assert_refused, run_cli
+from reliability_helpers import assert_refused, run_cli
 
 
 class _Evil:

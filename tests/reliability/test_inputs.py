@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import assert_refused, project_args, run_cli
+from reliability_helpers import assert_refused, project_args, run_cli
 
 
 def png_claiming(path, w: int, h: int) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from conftest import assert_refused, project_args, run_cli
+from reliability_helpers import assert_refused, project_args, run_cli
 
 PROJECT_CASES = {
     "unknown loss": (["--loss", "bogus"], 1, "unknown loss 'bogus'"),

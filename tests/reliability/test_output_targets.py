@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from conftest import assert_refused, project_args, run_cli
+from reliability_helpers import assert_refused, project_args, run_cli
 
 
 def _symlink(tmp_path, sentinel):

@@ -12,7 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import assert_refused, project_args, run_cli, tree_hashes
+from reliability_helpers import assert_refused, project_args, run_cli, tree_hashes
 
 
 def test_reused_folder_has_no_stale_results(tiny, tmp_path):

@@ -9,7 +9,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from conftest import TESTS, tree_hashes
+from reliability_helpers import TESTS, tree_hashes
 
 sys.path.insert(0, str(TESTS / "edit"))
 from edit_tiny_generators import make_tiny_sg2  # noqa: E402
