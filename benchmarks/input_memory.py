@@ -1,7 +1,8 @@
 """Peak memory of reading the largest accepted input (chunkygan.imageio.MAX_PIXELS) as a tensor.
 
 Run: ``.venv/bin/python benchmarks/input_memory.py`` -- each case runs in a fresh subprocess and prints
-its peak resident memory (ru_maxrss) next to the baseline of importing the package.
+its peak resident memory (VmHWM of /proc/self/status; ru_maxrss would carry the parent's peak over exec)
+next to the baseline of importing the package.
 """
 from __future__ import annotations
 
@@ -11,10 +12,13 @@ import tempfile
 from pathlib import Path
 
 CHILD = r"""
-import resource, sys, torch
+import sys, torch
 torch.set_num_threads(1)
 from chunkygan.imageio import load_image, fit_square
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+def hwm():
+    line = [l for l in open("/proc/self/status") if l.startswith("VmHWM:")][0]
+    return int(line.split()[1])
+base = hwm()
 if sys.argv[1] != "-":
     t = load_image(sys.argv[1])
     shape = tuple(t.shape)
@@ -22,7 +26,7 @@ if sys.argv[1] != "-":
     del t
 else:
     shape = ()
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+peak = hwm()
 print(f"{base / 1024:.0f} {peak / 1024:.0f} {shape}")
 """
 
