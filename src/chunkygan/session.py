@@ -407,18 +407,32 @@ class EditSession:
         for layer in layers:
             if layer.code is None or not layer.visible:
                 continue  # an unprojected or hidden region shows the picture under it
-            if layer.delta is None:
-                img = get_space(layer.space).render(self.G, layer.edited_code(self.G).to(dev))
-            else:  # a tuned layer: its delta on the shared base weights
-                from .project.pti import render_with
-
-                img = render_with(self.G, layer.delta, layer.edited_code(self.G).to(dev), layer.space)
+            img = self._layer_image(layer, dev)
             m = layer.mask.to(dev)
             if layer.blend == "poisson":
                 out = poisson_blend(img, out, m)
             else:
                 out = torch.where(m > 0, m * img + (1 - m) * out, out)
         return out.cpu()
+
+    def _layer_image(self, layer: Layer, dev: torch.device) -> torch.Tensor:
+        """``G(edited code)`` of one layer ``[1,3,R,R]``. The last 32 are kept: layers are immutable and shared
+        by the steps that did not change them, and G is frozen, so an edit of one layer among many, undo and
+        redo render only what changed (the images are the same, bit for bit)."""
+        cache = self.__dict__.setdefault("_layer_images", {})  # (load() builds sessions without __init__)
+        hit = cache.get(id(layer))
+        if hit is not None and hit[0] is layer and hit[1].device == dev:  # the entry keeps its layer alive
+            return hit[1]
+        if layer.delta is None:
+            img = get_space(layer.space).render(self.G, layer.edited_code(self.G).to(dev))
+        else:  # a tuned layer: its delta on the shared base weights
+            from .project.pti import render_with
+
+            img = render_with(self.G, layer.delta, layer.edited_code(self.G).to(dev), layer.space)
+        if len(cache) >= 32:
+            cache.pop(next(iter(cache)))
+        cache[id(layer)] = (layer, img)
+        return img
 
     # -- save / load ----------------------------------------------------------------------------------
     def save(self, folder: str | os.PathLike) -> Path:
