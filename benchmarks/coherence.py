@@ -88,14 +88,16 @@ def main(argv=None):
     common = dict(steps=args.steps, seed=0, loss_resolution=DEMO_LOSS_RESOLUTION)
     rows = []
     for image, target in images.items():
-        glob = projection(image, "global", lambda: Projector(G, target, ProjectionConfig(method=sp, **common)))
+        projs = {}
         for lam in args.lambdas:
             def make():
                 src = auto_mask_source(G)
                 cfg = ProjectionConfig(method=f"chunky-{sp}", segments=src.num_segments, lambda_reg=lam, **common)
                 return auto_projector(G, target, cfg, source=src)
 
-            proj = projection(image, f"auto-lambda{lam:g}", make)
+            projs[lam] = projection(image, f"auto-lambda{lam:g}", make)
+        glob = projection(image, "global", lambda: Projector(G, target, ProjectionConfig(method=sp, **common)))
+        for lam, proj in projs.items():
             row = {"image": image, "lambda_reg": lam, "lpips": proj.metrics.get("lpips"),
                    "dispersion": round(float(dispersion(proj.codes)), 3)}
             for tag, e in [("unedited", [])] + [(f"{x.direction.name}={x.strength:g}", [x]) for x in edits]:

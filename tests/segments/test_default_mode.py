@@ -86,6 +86,7 @@ def test_detect_face_on_a_photo_and_on_noise(photos):
     from chunkygan.pipelines.demo import DEMO_PHOTOS
 
     assert auto.detect_face(DEMO_PHOTOS["astronaut"].load()) is True
+    assert auto.detect_face(DEMO_PHOTOS["grace_hopper"].load()) is True  # the face fills this crop
     assert auto.detect_face(photos["grace_hopper"]) is True
     noise = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0)) * 2 - 1
     assert auto.detect_face(noise) is False

@@ -67,14 +67,21 @@ def _face_detector():
 
 
 def detect_face(image: torch.Tensor) -> bool | None:
-    """Whether ``image`` ``[1,3,H,W]`` in [-1,1] shows a face (SCRFD-500M, score >= 0.5); None when the
-    detector is not installed (onnxruntime and the SCRFD weights come with the face extra)."""
+    """Whether ``image`` ``[1,3,H,W]`` in [-1,1] shows a face (SCRFD-500M, score >= 0.5; once more on a padded,
+    upscaled copy, since SCRFD misses faces that fill the frame); None when the detector is not installed (onnxruntime and the SCRFD weights come with the face extra)."""
     from ..face.deps import missing
 
     if missing(("onnxruntime",), ("scrfd-500m-kps",)):
         return None
+    from ..losses.identity import NoFaceError, detect_padded
+
     try:
-        return len(_face_detector()(image)) > 0
+        if _face_detector()(image):
+            return True
+        detect_padded(_face_detector(), image)  # faces that fill the frame (aligned crops) need a border
+        return True
+    except NoFaceError:
+        return False
     except (ImportError, OSError, RuntimeError) as e:  # a broken runtime must not stop a projection
         log.warning("face detection failed (%s); treating the image as not a face", e)
         return None
