@@ -121,3 +121,31 @@ def test_reused_edit_folder_has_no_stale_results(tiny, tmp_path):
     names = {p.name for p in out.iterdir()}
     assert {"edited.png", "projection.safetensors", "mine.txt"} <= names
     assert not {"strip.png", "sweep.json", "edited_0.png"} & names
+
+
+DAMAGED_PROJECTION = {
+    "NaN codes": (lambda t, m: t["codes"].fill_(float("nan")), "codes", "NaN"),
+    "masks out of range": (lambda t, m: t["masks"].mul_(5), "masks", "outside [0, 1]"),
+    "unknown space": (lambda t, m: m.__setitem__("space", "q"), "space", "'q'"),
+    "step not a number": (lambda t, m: m.__setitem__("step", "ten"), "step", "whole number"),
+}
+
+
+@pytest.mark.parametrize("case", list(DAMAGED_PROJECTION))
+def test_damaged_projection_or_checkpoint_is_refused(case, tiny, tmp_path, sentinel):
+    """`edit` of a damaged projection and `--resume` from a damaged checkpoint: one line naming the entry."""
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    out = tmp_path / "run"
+    assert run_cli(*project_args(tiny, out)).code == 0
+    damage, entry, why = DAMAGED_PROJECTION[case]
+    for name in ("projection.safetensors", "checkpoint.safetensors"):
+        with safe_open(str(out / name), framework="pt") as f:
+            meta, tensors = dict(f.metadata()), {k: f.get_tensor(k) for k in f.keys()}
+        damage(tensors, meta)
+        save_file(tensors, str(out / name), metadata=meta)
+    line = assert_refused(run_cli("edit", out, "--direction", "sefa_0=1", "-o", tmp_path / "e"), 1, entry, why)
+    assert "projection.safetensors" in line and not (tmp_path / "e").exists()
+    assert_refused(run_cli(*project_args(tiny, out, "--resume", "--steps", 6)), 1, entry, why)
+    sentinel.check()

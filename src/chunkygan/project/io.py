@@ -161,6 +161,7 @@ class Projection:
             js = {k: json.loads(meta.get(k, "{}")) for k in ("generator_meta", "config", "metrics")}
         except json.JSONDecodeError as e:
             raise ProjectionFileError(f"{p}: damaged metadata ({e})") from None
+        _check_loaded(p, meta, tensors, js)
         pick = lambda prefix: {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}  # noqa: E731
         proj = cls(
             codes=tensors["codes"], space=meta.get("space", ""), masks=tensors["masks"],
@@ -170,6 +171,45 @@ class Projection:
             step=int(meta.get("step", "0")), extra=pick("extra."),
         )
         return proj.to(device)
+
+
+#: latent spaces a projection file may name (chunkygan.latents)
+SPACES = ("z", "w", "w+", "s")
+
+
+def _check_loaded(p: Path, meta: dict, tensors: dict, js: dict) -> None:
+    """Validate a loaded file: known space, whole step, JSON objects, float tensors of the documented shapes
+    with finite values and masks in [0,1]. Raises :class:`ProjectionFileError` naming the bad entry."""
+    def bad(entry: str, why: str):
+        raise ProjectionFileError(f"{p}: {entry}: {why}; the file is damaged (project again or use another file)")
+
+    if meta.get("space", "") not in SPACES:
+        bad("space", f"{meta.get('space')!r} is not one of {', '.join(SPACES)}")
+    try:
+        int(meta.get("step", "0"))
+    except ValueError:
+        bad("step", f"{meta.get('step')!r} is not a whole number")
+    for key, value in js.items():
+        if not isinstance(value, dict):
+            bad(key, f"expected a JSON object, got {type(value).__name__}")
+    for key, t in tensors.items():
+        if not t.is_floating_point():
+            bad(key, f"expected a float tensor, got {t.dtype}")
+        if not bool(torch.isfinite(t).all()):
+            bad(key, "holds NaN or infinite values")
+    codes, masks = tensors["codes"], tensors["masks"]
+    if codes.dim() < 2 or codes.shape[0] < 1:
+        bad("codes", f"expected [K,...] with K >= 1, got {tuple(codes.shape)}")
+    if masks.dim() != 4 or masks.shape[:2] != (codes.shape[0], 1):
+        bad("masks", f"expected [{codes.shape[0]},1,H,W] (one per code), got {tuple(masks.shape)}")
+    for key in ("masks", "static_mask"):
+        t = tensors.get(key)
+        if t is not None and t.numel() and (float(t.min()) < -1e-4 or float(t.max()) > 1 + 1e-4):
+            bad(key, "values outside [0, 1]")
+    for key, channels in (("static_mask", 1), ("target", 3)):
+        t = tensors.get(key)
+        if t is not None and (t.dim() != 4 or t.shape[:2] != (1, channels)):
+            bad(key, f"expected [1,{channels},H,W], got {tuple(t.shape)}")
 
 
 def save_projection(proj: Projection, path: str | os.PathLike) -> Path:
