@@ -5,13 +5,14 @@ An *expected* failure is a refusal with a one-line message that says what is wro
 CLI prints it as ``error: <message>`` with exit code 1 and no traceback; anything else is a bug and
 keeps its traceback. Library errors subclass :class:`ChunkyganError` (a ``ValueError``), or are one
 of the project's own exception classes (any class defined under ``chunkygan.`` that derives from
-``ValueError``, ``KeyError``, ``ImportError`` or ``RuntimeError``); file-system errors (``OSError``)
+``ValueError``, ``KeyError``, ``ImportError``, ``RuntimeError`` or ``pickle.UnpicklingError``); file-system errors (``OSError``)
 are expected too.
 """
 from __future__ import annotations
 
 import errno
 import os
+import pickle
 
 
 class ChunkyganError(ValueError):
@@ -26,7 +27,7 @@ class ResourceLimitError(ChunkyganError):
     """An input larger than the documented limits (see :data:`chunkygan.imageio.MAX_PIXELS`)."""
 
 
-_PROJECT_BASES = (ValueError, KeyError, ImportError, RuntimeError)
+_PROJECT_BASES = (ValueError, KeyError, ImportError, RuntimeError, pickle.UnpicklingError)
 
 
 def is_expected(exc: BaseException) -> bool:
