@@ -77,7 +77,7 @@ class LazyGroup(click.Group):
             _fail(e.format_message(), e.exit_code)
         except click.Abort:
             _fail("aborted", 130)
-        sys.exit(rv if isinstance(rv, int) else 0)
+        sys.exit(rv if isinstance(rv, int) and not isinstance(rv, bool) else 0)  # (click returns Exit's code)
 
 
 def _fail(message: str, code: int) -> None:
