@@ -11,6 +11,7 @@ import torch
 
 from chunkygan.batch import DONE, project_many, read_summary
 from chunkygan.project.io import Projection
+from chunkygan.project.projector import ProjectionConfig
 
 
 def stable(rows):
@@ -104,3 +105,33 @@ def test_several_images_per_generator_call_match_one_at_a_time(mixed, gen_path, 
         torch.testing.assert_close(a.codes, b.codes, rtol=1e-4, atol=1e-5)
         torch.testing.assert_close(a.masks, b.masks, rtol=1e-4, atol=1e-5)
     assert json.loads((tmp_path / "b4" / "a" / "metrics.json").read_text())["steps"] == 4
+
+
+def _colour_labeller(image, size):
+    """3 classes: the largest of R, G, B per pixel (a synthetic labeller for a tiny head)."""
+    im = torch.nn.functional.interpolate(image.float(), size=(size, size), mode="area")[0]
+    return torch.nn.functional.one_hot(im.argmax(0), 3).permute(2, 0, 1).float().unsqueeze(1)
+
+
+def test_segment_generator_masks_per_image_in_a_batch(mixed, tmp_path):
+    """mask_source_factory= (the paper's G^S mode): a fresh G^S source per image, two images per call."""
+    from chunkygan.segments.gs import auto_mask_source
+    from chunkygan.segments.head import save_head
+    from chunkygan.segments.train import auto_label, train_segment_head
+
+    from tiny_generators import tiny_sg2
+
+    G = tiny_sg2()
+    ts = auto_label(G, 8, seed=0, resolution=16, labeller=_colour_labeller, names=("r", "g", "b"))
+    head, meta = train_segment_head(G, training_set=ts, steps=20, min_share=0.0, hidden=16, hidden2=8)
+    head_path = save_head(head, tmp_path / "head", meta)[0]
+    cfg = ProjectionConfig(method="chunky-w+", segments=3, steps=3, loss="l2")
+    results = list(project_many([str(mixed / "a.png"), str(mixed / "c.png")], tmp_path / "out", cfg, generator=G,
+                                device="cpu", batch_size=2, mask_source_factory=lambda: auto_mask_source(G, head_path)))
+    assert [r.status for r in results] == ["ok", "ok"]
+    for r in results:
+        proj = Projection.load(r.output)
+        assert proj.mask_source == "generator" and proj.num_segments == 3 and "latent" in proj.mask_params
+    # the G^S run is a different setting from the k-means one: not skipped by a k-means rerun
+    again = list(project_many([str(mixed / "a.png")], tmp_path / "out", cfg, generator=G, device="cpu"))
+    assert again[0].status == "ok"
