@@ -39,7 +39,7 @@ def test_folder_list_file_and_a_bad_input(tmp_path, gen_path):
 def test_batch_refuses_single_image_options_and_empty_inputs(tmp_path, gen_path):
     make_photos(tmp_path / "in", ["a.png"])
     r = _run([str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--generator", gen_path, "--align", *BASE])
-    assert r.exit_code == 1 and "--align work on one image" in r.output
+    assert r.exit_code == 1 and "--align: for one image only; drop it for a batch" in r.output
     (tmp_path / "empty").mkdir()
     r = _run([str(tmp_path / "empty"), "-o", str(tmp_path / "out"), "--generator", gen_path, *BASE])
     assert r.exit_code == 1 and "the folder has no images" in r.output

@@ -32,8 +32,8 @@ def refuse_single_image_options(**given) -> None:
     """Options that only make sense for one image stop a batch with a one-line message."""
     bad = [name for name, value in given.items() if value]
     if bad:
-        raise click.ClickException(f"{', '.join(bad)} work on one image; drop them for a batch, or project the images "
-                                   "one at a time")
+        raise click.ClickException(f"{', '.join(bad)}: for one image only; drop {'it' if len(bad) == 1 else 'them'} "
+                                   "for a batch, or project the images one at a time")
 
 
 def run_batch(images, out: Path, G, gen_name: str, config, *, device, batch_size: int, ray_address,
