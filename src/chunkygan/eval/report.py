@@ -117,7 +117,7 @@ def scatter_plots(out_dir: Path, rows: list[dict], methods: list[MethodSpec]) ->
             regs = sorted({s.lambda_reg for s in chunky if s.lambda_reg > 0})
             colour = "tab:orange" if spec.lambda_reg == 0 else plt.get_cmap("Blues")(
                 0.5 + 0.5 * regs.index(spec.lambda_reg) / max(1, len(regs) - 1))  # λ_reg > 0: darker = stronger
-            ax.scatter(xs, ys, s=22, c=colour, alpha=0.85, edgecolors="none",
+            ax.scatter(xs, ys, s=22, color=colour, alpha=0.85, edgecolors="none",
                        label=f"{spec.spec} (λ_reg = {spec.lambda_reg:g})")
         if lo is math.inf:
             plt.close(fig)
