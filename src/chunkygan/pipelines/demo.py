@@ -130,40 +130,42 @@ def _captioned(img: torch.Tensor, text: str):
     return canvas
 
 
-def write_demo(out: str | os.PathLike, G, runs: dict, photo: str = "", generator_name: str = "") -> dict[str, Path]:
-    """Write ``global/``, ``chunky/`` (and ``auto/``) result folders, ``comparison.png`` (input, global, k-means
-    and its segments, G^S and its segments) and ``metrics.json`` into ``out``."""
+@torch.no_grad()
+def comparison_sheet(G, projections: dict):
+    """The demo's side-by-side PIL image from projections with metrics (``global``, ``chunky`` and optionally
+    ``auto``): input | global | k-means | its segments | G^S | its segments, LPIPS in the captions."""
     from PIL import Image
 
     from ..segments.masks import SegmentMasks
 
-    out = Path(out)
-    files = {}
-    for label, (p, proj) in runs.items():
-        files[label] = write_outputs(out / label, proj, G, p.snapshots)["comparison"]
-    pg, rg = runs["global"]
-    pc, rc = runs["chunky"]
-    with torch.no_grad():
-        og, oc = pg.output().cpu(), pc.output().cpu()
-    seg = SegmentMasks(rc.masks.cpu(), normalised=True).preview(oc, alpha=0.5)
-    tiles = [(pg.target.cpu(), "input"),
-             (og, f"global {rg.space}: LPIPS {rg.metrics['lpips']:.3f}"),
-             (oc, f"k-means K={pc.num_segments}: {rc.metrics['lpips']:.3f}"),
-             (seg, f"{pc.num_segments} k-means segments")]
-    if "auto" in runs:
-        pa, ra = runs["auto"]
-        with torch.no_grad():
-            oa = pa.output().cpu()
-        tiles += [(oa, f"G^S (default): {ra.metrics['lpips']:.3f}"),
-                  (SegmentMasks(ra.masks.cpu(), normalised=True).preview(oa, alpha=0.5),
-                   f"{pa.num_segments} G^S segments")]
+    rg = projections["global"]
+    tiles = [(rg.target.cpu(), "input"), (rg.composite(G).cpu(), f"global {rg.space}: LPIPS {rg.metrics['lpips']:.3f}")]
+    for label, name in (("chunky", "k-means"), ("auto", "G^S")):
+        if label not in projections:
+            continue
+        r = projections[label]
+        o = r.composite(G).cpu()
+        tiles += [(o, f"{name} K={r.num_segments}: {r.metrics['lpips']:.3f}"),
+                  (SegmentMasks(r.masks.cpu(), normalised=True).preview(o, alpha=0.5), f"{name} segments")]
     ims = [_captioned(enlarge(t), s) for t, s in tiles]
     sheet = Image.new("RGB", (sum(i.width for i in ims) + 4 * (len(ims) + 1), ims[0].height + 8), "white")
     x = 4
     for i in ims:
         sheet.paste(i, (x, 4))
         x += i.width + 4
+    return sheet
+
+
+def write_demo(out: str | os.PathLike, G, runs: dict, photo: str = "", generator_name: str = "") -> dict[str, Path]:
+    """Write ``global/``, ``chunky/`` (and ``auto/``) result folders, ``comparison.png``
+    (:func:`comparison_sheet`) and ``metrics.json`` into ``out``."""
+    out = Path(out)
+    files = {}
+    for label, (p, proj) in runs.items():
+        files[label] = write_outputs(out / label, proj, G, p.snapshots)["comparison"]
+    sheet = comparison_sheet(G, {label: proj for label, (_, proj) in runs.items()})
     files["comparison"] = save_image(sheet, out / "comparison.png")
+    rg, rc = runs["global"][1], runs["chunky"][1]
     lg, lc = rg.metrics["lpips"], rc.metrics["lpips"]
     metrics = {
         "photo": photo, "generator": generator_name, "steps": rc.metrics["steps"],
@@ -202,4 +204,4 @@ def run_demo(out: str | os.PathLike, photo: str = "astronaut", generator: str | 
     return metrics
 
 
-__all__ = ["DEMO_PHOTOS", "DemoPhoto", "compare", "write_demo", "run_demo"]
+__all__ = ["DEMO_PHOTOS", "DemoPhoto", "compare", "comparison_sheet", "write_demo", "run_demo"]
