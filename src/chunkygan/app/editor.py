@@ -384,9 +384,7 @@ class Editor:
                "session_dir": None if self.session_dir is None else str(self.session_dir),
                "aligned": self.transform is not None,
                "style_dims": [int(c) for c in self.G.style_dims()] if "s" in self.G.spaces else [],
-               "directions": [] if self.bank is None else [
-                   {"name": d.name, "space": d.space, "default": d.default_strength, "range": list(d.strength_range),
-                    "description": d.description} for d in self.bank if d.fits(self.G) is None],
+               "directions": self._directions(),
                "open": s is not None}
         if s is not None:
             st = s.state
@@ -397,6 +395,14 @@ class Editor:
                                            "layers": list(e.layers) if e.layers else None} for e in L.edits]}
                                for L in st.layers])
         return out
+
+    def _directions(self) -> list[dict]:
+        """The bank's directions that fit the generator, as the page lists them (computed once)."""
+        if getattr(self, "_direction_list", None) is None:
+            self._direction_list = [] if self.bank is None else [
+                {"name": d.name, "space": d.space, "default": d.default_strength, "range": list(d.strength_range),
+                 "description": d.description} for d in self.bank if d.fits(self.G) is None]
+        return self._direction_list
 
     # -- long jobs -------------------------------------------------------------------------------------
     def start_job(self, kind: str, steps: int, run: Callable[[EditSession, Callable, Callable], object]) -> Job:
