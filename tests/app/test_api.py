@@ -228,3 +228,24 @@ def test_face_photo_is_aligned_and_exports_into_the_full_photo(tmp_path):
     assert out.shape == photo.shape
     changed = (out != photo).any(axis=2)
     assert 0 < changed.mean() < 0.2  # only around the small region, the rest of the photo bit for bit
+
+
+def test_the_page_files_ship_as_package_data():
+    """Every file of app/static/ matches a package-data glob in pyproject.toml (so a wheel works offline)."""
+    import fnmatch
+    import tomllib
+    from pathlib import Path
+
+    import chunkygan
+    from chunkygan.app.server import static_dir
+
+    root = Path(chunkygan.__file__).parent
+    pyproject = root.parents[1] / "pyproject.toml"
+    if not pyproject.is_file():
+        pytest.skip("not a source checkout (pyproject.toml is not beside src/)")
+    globs = tomllib.loads(pyproject.read_text())["tool"]["setuptools"]["package-data"]["chunkygan"]
+    files = [f.relative_to(root).as_posix() for f in static_dir().iterdir() if f.is_file()]
+    assert {"app/static/index.html", "app/static/editor.js", "app/static/editor.css"} <= set(files)
+    assert all(any(fnmatch.fnmatch(f, g) for g in globs) for f in files), (files, globs)
+    html = (static_dir() / "index.html").read_text()
+    assert "http://" not in html and "https://" not in html  # nothing from the network

@@ -330,6 +330,12 @@ function renderHistory() {
 }
 $("undo").onclick = () => post("/api/undo");
 $("redo").onclick = () => post("/api/redo");
+document.addEventListener("keydown", (ev) => { // Ctrl+Z undo, Ctrl+Y / Ctrl+Shift+Z redo (not while typing)
+  if (!(ev.ctrlKey || ev.metaKey) || ["INPUT", "SELECT", "TEXTAREA"].includes(ev.target.tagName)) return;
+  const key = ev.key.toLowerCase();
+  if (key === "z" && !ev.shiftKey && state && state.can_undo) { ev.preventDefault(); post("/api/undo"); }
+  if ((key === "y" || (key === "z" && ev.shiftKey)) && state && state.can_redo) { ev.preventDefault(); post("/api/redo"); }
+});
 $("commit").onclick = () => post("/api/commit").then(() => { selected = -1; });
 $("save").onclick = () => post("/api/save", {folder: $("folder").value || null})
   .then((d) => { $("job-message").textContent = "saved to " + d.folder; });
