@@ -198,6 +198,13 @@ def test_cli_refuses_a_broken_photo_in_one_line(tmp_path):
     assert r.exit_code != 0 and "broken.jpg" in r.output and "Traceback" not in r.output
     assert not (tmp_path / "s").exists() or not any((tmp_path / "s").iterdir())
 
+    other = tmp_path / "not-a-session"
+    other.mkdir()
+    (other / "notes.txt").write_text("mine")
+    r = CliRunner().invoke(main, ["editor", "--session", str(other)])
+    assert r.exit_code != 0 and "not a saved session" in r.output and "Traceback" not in r.output
+    assert [f.name for f in other.iterdir()] == ["notes.txt"]
+
 
 def test_face_photo_is_aligned_and_exports_into_the_full_photo(tmp_path):
     """With the face extra: FFHQ alignment on open; the export is the full photo, changed only near the region."""

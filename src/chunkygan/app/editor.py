@@ -120,8 +120,12 @@ class Editor:
         self.job: Job | None = None
         self.preview_png: bytes | None = None
         self._cache: dict[tuple, tuple] = {}  # (id(state), view) -> (state, PNG bytes)
-        if self.session_dir is not None and _saved_session(self.session_dir) is not None:
-            self._load_now(self.session_dir)
+        if self.session_dir is not None:
+            d = self.session_dir
+            if d.exists() and (not d.is_dir() or any(d.iterdir())) and _saved_session(d) is None:
+                raise EditorError(f"{d} exists and is not a saved session; give a new or empty folder, or a session")
+            if _saved_session(d) is not None:
+                self._load_now(d)
 
     # -- the worker -------------------------------------------------------------------------------------
     def submit(self, fn: Callable, *args, **kw) -> Future:
