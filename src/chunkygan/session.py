@@ -299,6 +299,14 @@ class EditSession:
     def set_edits(self, direction: Direction, strength: float, layers=None,
                   indices: list[int] | None = None) -> SessionState:
         """:meth:`set_edit` on several layers as one step (None: every projected layer, a global edit)."""
+        return self._push(self._edited_state(direction, strength, layers, indices))
+
+    def preview_edits(self, direction: Direction, strength: float, layers=None,
+                      indices: list[int] | None = None) -> torch.Tensor:
+        """The render ``[1,3,R,R]`` that :meth:`set_edits` would give, without making a step (slider dragging)."""
+        return self.render(state=self._edited_state(direction, strength, layers, indices))
+
+    def _edited_state(self, direction: Direction, strength: float, layers, indices) -> SessionState:
         idx = [self._layer_index(i) for i in indices] if indices is not None else \
             [i for i, L in enumerate(self.layers) if L.code is not None]
         if not idx:
@@ -307,7 +315,7 @@ class EditSession:
         for i in idx:
             new[i] = _with_edit(self.G, new[i], direction, strength, layers)
         who = "all" if indices is None else ",".join(self.layers[i].name for i in idx)
-        return self._push(replace(self.state, layers=tuple(new), label=f"edit {who}: {direction.name}={strength:g}"))
+        return replace(self.state, layers=tuple(new), label=f"edit {who}: {direction.name}={strength:g}")
 
     def set_channel_edit(self, style_layer: int, channel: int, strength: float, index: int = -1) -> SessionState:
         """A StyleSpace channel edit (S space ``(style_layer, channel)``; 0 removes it) on one layer.

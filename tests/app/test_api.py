@@ -58,7 +58,11 @@ def test_steps_match_the_library_bit_for_bit(client, tmp_path):
     lib.add_region(box_mask(region), name="face")
     run_job(client, "/api/project", {"layer": 0, "steps": 6})
     lib.project_region(0, steps=6)
+    before = ok(client.get("/api/state"))["history"]
+    r = client.post("/api/preview-edit", json={"direction": "smile", "strength": 1.5, "target": [0], "layers": "0-3"})
+    assert r.status_code == 200 and ok(client.get("/api/state"))["history"] == before  # no step
     ok(client.post("/api/edit", json={"direction": "smile", "strength": 1.5, "target": [0], "layers": "0-3"}))
+    assert r.content == client.get("/api/image?view=after").content  # the preview was the edit's picture
     lib.set_edits(bank.get("smile"), 1.5, (0, 4), [0])
     ok(client.post("/api/edit", json={"direction": "age", "strength": -0.5, "target": "all"}))
     lib.set_edits(bank.get("age"), -0.5)

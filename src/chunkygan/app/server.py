@@ -22,6 +22,7 @@ POST /api/auto              {segments, steps, masks: kmeans|generator}: automati
 POST /api/fill              {layer, mask, steps}: hole filling (Fig. 10) as a job
 POST /api/cancel            stop the running job (the session stays as it was)
 POST /api/edit              {direction, strength, layers: "a-b"|null, target: [i..]|"all"}
+POST /api/preview-edit      the same, answered with the PNG it would give; no history step (slider drag)
 POST /api/channel           {layer, style_layer, channel, strength}: a StyleSpace edit
 POST /api/commit|undo|redo
 POST /api/save, /api/load   {folder}
@@ -44,7 +45,7 @@ import threading
 from importlib import resources
 from pathlib import Path
 
-from .editor import BusyError, Editor, EditorError
+from .editor import BusyError, Editor, EditorError, png_bytes
 
 log = logging.getLogger(__name__)
 
@@ -288,6 +289,25 @@ def create_app(editor: Editor, token: str, hosts=()):
         indices = None if target == "all" else [int(i) for i in (target if isinstance(target, list) else [target])]
         return await on_worker(editor.step, lambda s: s.set_edits(direction, strength, lay, indices))
 
+    async def preview_edit(request: Request):
+        """The picture an edit would give, as PNG, without a history step (while a slider is dragged)."""
+        d = await body_json(request)
+        from ..edit.directions import parse_layers
+
+        direction = editor.direction(str(d.get("direction", "")))
+        strength = number(d, "strength", 0.0)
+        lay = parse_layers(d.get("layers")) if d.get("layers") else None
+        target = d.get("target", "all")
+        indices = None if target == "all" else [int(i) for i in (target if isinstance(target, list) else [target])]
+
+        def run():
+            try:
+                img = editor._need_session().preview_edits(direction, strength, lay, indices)
+            except ValueError as e:
+                raise EditorError(str(e)) from None
+            return Response(png_bytes(img), media_type="image/png", headers={"Cache-Control": "no-store"})
+        return await on_worker(run)
+
     async def channel(request: Request):
         d = await body_json(request)
         i, sl, ch = layer_of(d), number(d, "style_layer", 0, int), number(d, "channel", 0, int)
@@ -363,6 +383,7 @@ def create_app(editor: Editor, token: str, hosts=()):
               Route("/api/remove", endpoint(remove), methods=["POST"]),
               Route("/api/edit", endpoint(edit), methods=["POST"]),
               Route("/api/channel", endpoint(channel), methods=["POST"]),
+              Route("/api/preview-edit", endpoint(preview_edit), methods=["POST"]),
               Route("/api/project", endpoint(project), methods=["POST"]),
               Route("/api/auto", endpoint(auto), methods=["POST"]),
               Route("/api/fill", endpoint(fill), methods=["POST"]),

@@ -273,6 +273,29 @@ function layerRange() {
   return `${a}-${b}`;
 }
 
+// while a slider is dragged: previews of the edit (no history step), one request in flight at a time
+let previewBusy = false, previewNext = null;
+function dragPreview(name, input) {
+  if (selected < 0 && $("edit-target").value !== "all") return;
+  previewNext = {direction: name, strength: Number(input.value), layers: layerRange(),
+    target: $("edit-target").value === "all" ? "all" : [selected]};
+  if (previewBusy) return;
+  (async () => {
+    previewBusy = true;
+    while (previewNext) {
+      const body = previewNext;
+      previewNext = null;
+      try {
+        const r = await fetch("/api/preview-edit", {method: "POST", body: JSON.stringify(body),
+          headers: {"X-Chunkygan-Token": TOKEN, "Content-Type": "application/json"}});
+        if (!r.ok) break; // e.g. busy with a projection: the release (change) will report it
+        ctx.drawImage(await createImageBitmap(await r.blob()), 0, 0, canvas.width, canvas.height);
+      } catch (e) { break; }
+    }
+    previewBusy = false;
+  })();
+}
+
 function renderSliders() {
   const box = $("sliders");
   const L = state.layers && state.layers[selected];
@@ -292,7 +315,7 @@ function renderSliders() {
       input.dataset.direction = d.name;
       const value = document.createElement("span");
       value.className = "value"; value.textContent = "0";
-      input.oninput = () => { value.textContent = Number(input.value).toFixed(2); };
+      input.oninput = () => { value.textContent = Number(input.value).toFixed(2); dragPreview(d.name, input); };
       input.onchange = () => {
         const target = $("edit-target").value === "all" ? "all" : [selected];
         if (target !== "all" && selected < 0) return showError("select a projected layer, or edit all layers");
