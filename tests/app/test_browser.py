@@ -1,6 +1,6 @@
 """End to end in a real browser: Debian's chromium driven by Playwright (never a downloaded browser build).
 
-Loads a photo through the file picker, paints a region with mouse events, projects it and sees the
+Refuses a broken file with a message in the page, loads a photo through the file picker, paints a region with mouse events, projects it and sees the
 progress, moves a slider and sees the canvas change, undoes and sees it return, and exports a PNG
 equal to the library's render. With ``CHUNKYGAN_SCREENSHOTS=docs/img`` it runs on the default generator
 and Grace Hopper's photo and writes the README's screenshots there (slower; for the docs only).
@@ -130,6 +130,13 @@ def test_edit_a_photo_in_the_browser(served, page, tmp_path):
     pg.evaluate("""() => { window.progressSeen = [];
       new MutationObserver(() => window.progressSeen.push(document.getElementById('progress').textContent))
         .observe(document.getElementById('progress'), {childList: true, characterData: true, subtree: true}); }""")
+
+    # a broken file: a clear message in the page, nothing opened
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"this is not a picture")
+    pg.set_input_files("#photo-input", str(broken))
+    pg.wait_for_selector("#error:not([hidden])")
+    assert "broken.jpg" in pg.inner_text("#error-text") and editor.session is None
 
     act(pg, editor, lambda: pg.set_input_files("#photo-input", str(served.photo)),
         lambda: editor.session is not None)
