@@ -164,6 +164,10 @@ def test_refusals_leave_the_session_unchanged(client):
     r = client.post("/api/undo")
     assert r.status_code == 400 and "nothing to undo" in r.json()["error"]
     assert client.post("/api/nonsense").status_code == 404
+    r = client.post("/api/edit", json={"direction": "smile", "strength": 1, "layers": "x-y"})
+    assert r.status_code == 400 and "x-y" in r.json()["error"]
+    r = client.post("/api/edit", json={"direction": "smile", "strength": 1, "target": ["a"]})
+    assert r.status_code == 400
     r = client.post("/api/edit", json={"direction": "no-such", "strength": 1})
     assert r.status_code == 400 and "no-such" in r.json()["error"]
 

@@ -139,7 +139,7 @@ def create_app(editor: Editor, token: str, hosts=()):
         async def wrapped(request: Request):
             try:
                 return await fn(request)
-            except EditorError as e:
+            except (EditorError, ValueError) as e:  # e.g. a bad layer range (DirectionError) or number
                 return error(409 if isinstance(e, BusyError) else 400, str(e))
         return wrapped
 
