@@ -51,8 +51,9 @@ log = logging.getLogger(__name__)
 
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 TOKEN_HEADER = "x-chunkygan-token"
-#: largest mask (painted on the page) accepted, in pixels per side
+#: largest mask (painted on the page) accepted, in pixels per side, and largest JSON request body
 MAX_MASK_SIDE = 4096
+MAX_JSON_BYTES = 16 * 2**20
 
 
 def _starlette():
@@ -127,8 +128,13 @@ def create_app(editor: Editor, token: str, hosts=()):
         return JSONResponse({**(out or {}), "state": editor.state()})
 
     async def body_json(request: Request) -> dict:
+        raw = bytearray()
+        async for chunk in request.stream():
+            raw += chunk
+            if len(raw) > MAX_JSON_BYTES:
+                raise EditorError(f"the request is larger than {MAX_JSON_BYTES // 2**20} MiB; paint a smaller mask")
         try:
-            data = json.loads(await request.body() or b"{}")
+            data = json.loads(bytes(raw) or b"{}")
         except json.JSONDecodeError as e:
             raise EditorError(f"the request body is not JSON ({e})") from None
         if not isinstance(data, dict):
