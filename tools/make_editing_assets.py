@@ -36,6 +36,7 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=4000, help="labelled samples the boundaries are fitted on")
     ap.add_argument("--layer-samples", type=int, default=24, help="held-out samples for the layer-range choice")
     ap.add_argument("--card-samples", type=int, default=500, help="held-out samples of each card")
+    ap.add_argument("--card-strengths", type=float, nargs="+", default=[-2.0, -1.0, 0.0, 1.0, 2.0])
     ap.add_argument("--label-cache", default=None, help="where labels are cached (outside the repository)")
     ap.add_argument("--names", nargs="+", default=None, help="only these target directions")
     ap.add_argument("--threads", type=int, default=1)
@@ -90,9 +91,9 @@ def main() -> None:
             lt = time.perf_counter() - t
             t = time.perf_counter()
             lab = one_labeller(label, missing="nan")
-            with tqdm(total=5, desc=f"card {d.name}", unit="strength") as bar:
-                card = measure_card(G, d, lab, label, card_lat, data.space, identity=identity_distances,
-                                    progress=lambda i, n: bar.update(i - bar.n))
+            with tqdm(total=len(a.card_strengths), desc=f"card {d.name}", unit="strength") as bar:
+                card = measure_card(G, d, lab, label, card_lat, data.space, strengths=a.card_strengths,
+                                    identity=identity_distances, progress=lambda i, n: bar.update(i - bar.n))
             card["layers_chosen_from"] = rows
             entry = {"layers": None if d.layers is None else [d.layers[0], d.layers[1] - 1], "scale": d.scale,
                      "description": d.description, "card": card,
@@ -107,12 +108,13 @@ def main() -> None:
         f = parts / f"{d.name}.json"
         if not f.is_file():
             print(f"no measured part for {d.name} ({f}); run without --assemble first")
+            report.setdefault("not_measured", []).append(d.name)  # never shipped without a card
             continue
         entry = json.loads(f.read_text())
         lay = entry["layers"]
         d = d.with_layers(None if lay is None else (lay[0], lay[1] + 1))
         d.card = entry["card"]
-        if d.card["shipped"]:
+        if d.card["shipped"] and d.card["samples"] >= 500:
             shipped.append(d)
             report["directions"][d.name] = entry
         else:

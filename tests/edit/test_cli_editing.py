@@ -69,7 +69,7 @@ def test_discover_list_edit_and_sweep(setup):
     r = run(["edit", str(tmp / "proj"), "--direction", "brightness=-2:2:3", "--bank", bank, "-o", str(tmp / "sw")])
     assert r.exit_code == 0, r.output
     strip = load_image(tmp / "sw" / "strip.png")
-    assert strip.shape[-1] == 3 * 16 + 4 * 2 and (tmp / "sw" / "edited_2.png").is_file()
+    assert strip.shape[-1] == 3 * (128 + 4) + 4 and (tmp / "sw" / "edited_2.png").is_file()  # captioned tiles
     mid = load_image(tmp / "sw" / "edited_1.png")  # strength 0 = the projection
     assert (mid - before.clamp(-1, 1)).abs().max() <= 1 / 127.5 + 1e-6
 
@@ -99,8 +99,15 @@ def test_built_in_generators_have_a_bundled_bank_with_every_method(tmp_path, mon
     r = run(["directions", "list"] + ([] if name == "stylegan2-faces-64" else ["--generator", name]))
     assert r.exit_code == 0, r.output
     rows = [line.split("\t") for line in r.output.strip().splitlines()]
-    assert {row[4] for row in rows} >= {"sefa", "pca", "linear"}
-    assert {"smile", "sefa_0", "pca_0"} <= {row[0] for row in rows}
+    assert {row[4] for row in rows} >= {"sefa", "pca"}
+    assert {"sefa_0", "pca_0"} <= {row[0] for row in rows}
+    # every direction shipped under an attribute's name carries a card that passed the 90% monotone test
+    bank = DirectionBank.load(p)
+    named = [d for d in bank if d.source == "interfacegan"]
+    if name == "stylegan2-faces-64":
+        assert named, "no named (InterFaceGAN) direction passed its card"
+    for d in named:
+        assert d.card["samples"] >= 500 and d.card["monotone_share"] >= 0.9 and d.card["shipped"], d.name
 
 
 @pytest.mark.parametrize("name", ["stylegan2-faces-64", "dcgan-faces-64"])
@@ -122,8 +129,11 @@ def test_a_generator_without_bank_gets_one_on_demand(setup):
     tmp, st, G, proj = setup
     r = run(["edit", str(tmp / "proj"), "--direction", "sefa_0=1", "-o", str(tmp / "od")])
     assert r.exit_code == 0, r.output
-    cached = tmp / "cache" / "directions" / "tiny-sg2.safetensors"
-    assert cached.is_file()
+    from chunkygan.edit.directions import default_bank_path, generator_fingerprint
+    from chunkygan.generators import load_generator
+
+    cached = default_bank_path(load_generator(str(st)))
+    assert cached.is_file() and cached.name == f"tiny-sg2-{generator_fingerprint(G)}.safetensors"
     r = run(["directions", "list", "--generator", str(st)])
     names = [line.split("\t")[0] for line in r.output.strip().splitlines()]
     assert names == [f"sefa_{i}" for i in range(5)] + [f"pca_{i}" for i in range(5)]
@@ -140,7 +150,7 @@ def test_edit_a_projection_of_the_embedded_generator_with_the_bundled_bank(tmp_p
     masks[1] = 1 - masks[0]
     proj = Projection(codes=z, space="z", masks=masks, generator="dcgan-faces-64")
     proj.save(tmp_path / "p" / "projection.safetensors")
-    r = run(["edit", str(tmp_path / "p"), "--direction", "smile=2", "--direction", "yaw=-1", "--segments", "1",
+    r = run(["edit", str(tmp_path / "p"), "--direction", "sefa_0=2", "--direction", "pca_0=-1", "--segments", "1",
              "-o", str(tmp_path / "o")])
     assert r.exit_code == 0, r.output
     out = load_image(tmp_path / "o" / "edited.png")

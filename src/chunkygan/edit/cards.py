@@ -7,7 +7,8 @@ labeller of its name scores every image. The card records
 * ``monotone_share``: the share of samples whose score never falls by more than the labeller's noise
   tolerance (:data:`TOLERANCE`) from one strength to the next and rises by more than it over the sweep
   (samples the labeller could not read at every strength do not count; their number is in ``read``);
-* ``identity_per_unit``: mean ArcFace identity distance ``1 - cos`` between strength 0 and ±1, per unit
+* ``identity_per_unit``: mean ArcFace identity distance ``1 - cos`` between strength 0 and ±1 (or the
+  smallest strength measured), per unit
   (:mod:`chunkygan.losses.identity`, FFHQ template key points on the aligned renders; NaN rows dropped);
 * the mean score per strength, the samples, the generator and its weight fingerprint.
 
@@ -82,13 +83,14 @@ def measure_card(G, direction: Direction, labeller: Callable[[torch.Tensor], tor
     if 0.0 not in strengths:
         raise ValueError("the strengths of a card must include 0 (the unedited samples)")
     tol = TOLERANCE.get(label, 0.0) if tolerance is None else tolerance
+    unit = min(abs(s) for s in strengths if s != 0)  # identity change is measured at 0 vs ±unit
     per, imgs_at = [], {}
     for i, s in enumerate(strengths):
         if s == 0.0 and base_scores is not None and identity is None:
             sc = base_scores.float()
         else:
             imgs = render_codes(G, sweep_codes(G, direction, latents, space, s))
-            if s in (-1.0, 0.0, 1.0):
+            if s in (-unit, 0.0, unit):
                 imgs_at[s] = imgs
             sc = torch.as_tensor(labeller(imgs)).float().reshape(-1)
         per.append(sc)
@@ -105,8 +107,8 @@ def measure_card(G, direction: Direction, labeller: Callable[[torch.Tensor], tor
             "monotone_share": round(float(monotone_mask(per[:, ok], tol).float().mean()), 4) if ok.any() else 0.0,
             "tolerance": tol, "read": int(ok.sum()), "samples": int(len(ok)),
             "generator": G.name, "fingerprint": generator_fingerprint(G)}
-    if identity is not None and {-1.0, 0.0, 1.0} <= set(imgs_at):
-        d = torch.cat([identity(imgs_at[0.0], imgs_at[1.0]), identity(imgs_at[0.0], imgs_at[-1.0])]).float()
+    if identity is not None and imgs_at.keys() >= {-unit, 0.0, unit}:
+        d = torch.cat([identity(imgs_at[0.0], imgs_at[unit]), identity(imgs_at[0.0], imgs_at[-unit])]).float() / unit
         good = torch.isfinite(d)
         card["identity_per_unit"] = round(float(d[good].mean()), 4) if good.any() else float("nan")
         card["identity_read"] = int(good.sum())
