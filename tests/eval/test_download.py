@@ -56,7 +56,8 @@ def _item(server, path="/good.pkl", sha256=None, size=None):
 
 
 def _files(cache):
-    return sorted(p.name for p in (cache / "models").glob("*")) if (cache / "models").exists() else []
+    """Every entry of the cache's model folder, temporary (dot) files included."""
+    return sorted(p.name for p in (cache / "models").iterdir()) if (cache / "models").exists() else []
 
 
 def test_needs_the_licence_accepted_and_touches_nothing_without_it(server, cache):
