@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -30,6 +31,69 @@ def photos() -> dict[str, torch.Tensor]:
             "grace_hopper": load_image(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))}
 
 
+STRENGTHS = (-2.0, -1.0, 0.0, 1.0, 2.0)
+
+
+@torch.no_grad()
+def measure_edits(G, pc, tuned: dict, direction, yaw, strength: float) -> tuple[dict, dict]:
+    """Global edits of the chunky projection ``pc`` along ``direction`` at :data:`STRENGTHS` (times
+    ``strength / 2``), untuned and with each delta in ``tuned``: the labeller's scores, their slope per unit
+    strength (least squares over the images it read) relative to the untuned slope, the mean absolute pixel
+    change of the +/-strength edits, and for a local edit of the largest segment the largest change where
+    that segment's mask is below 1% / exactly 0. Returns (numbers, images per variant)."""
+    from chunkygan.edit.apply import edit_projection, edited_composite
+    from chunkygan.project.pti import tuned_composite, tuned_edited_composite
+
+    strengths = [v * strength / 2 for v in STRENGTHS]
+    moved = [edit_projection(G, pc, [(direction, v)]) for v in strengths]
+    k = int(pc.masks.flatten(1).sum(1).argmax())
+    local = edit_projection(G, pc, [(direction, strength)], segments=[k])
+    variants = {"untuned": None, **tuned}
+    edits, imgs = {}, {}
+    for name, d in variants.items():
+        if d is None:
+            ims = torch.cat([edited_composite(G, pc, e) for e in moved])
+            before, after = pc.composite(G), edited_composite(G, pc, local)
+        else:
+            ims = torch.cat([tuned_edited_composite(G, pc, e, d) for e in moved])
+            before, after = tuned_composite(G, pc, d), tuned_edited_composite(G, pc, local, d)
+        imgs[name] = ims
+        y = yaw(ims).float()
+        ok = torch.isfinite(y)
+        x = torch.tensor(strengths)[ok]
+        slope = float(((x - x.mean()) * (y[ok] - y[ok].mean())).sum() / (x - x.mean()).pow(2).sum()) if ok.sum() >= 2 \
+            else float("nan")
+        i0 = strengths.index(0.0)
+        change = float(torch.stack([(ims[j] - ims[i0]).abs().mean() for j in (0, len(strengths) - 1)]).mean())
+        diff = (after - before).abs().amax(1, keepdim=True)
+        m = pc.masks[k:k + 1].to(diff)
+        # the same local edit with the masks hardened (one-hot argmax): pixels of other segments must not move at all
+        hard = torch.nn.functional.one_hot(pc.masks.argmax(0)[0], pc.masks.shape[0]).permute(2, 0, 1).unsqueeze(1)
+        ph = replace(pc, masks=hard.float())
+        lh = replace(local, masks=hard.float())
+        if d is None:
+            hb, ha = ph.composite(G), edited_composite(G, ph, lh)
+        else:
+            hb, ha = tuned_composite(G, ph, d), tuned_edited_composite(G, ph, lh, d)
+        off = (hard[k:k + 1] == 0).expand_as(ha)
+        edits_hard = {"hard_masks_pixels_outside": int(off[:, 0].sum()),
+                      "hard_masks_outside_bit_identical": bool(torch.equal(ha[off], hb[off]))}
+        edits[name] = {**edits_hard, "yaw": [None if not torch.isfinite(v) else round(float(v), 2) for v in y],
+                       "read": int(ok.sum()), "slope_deg_per_unit": round(slope, 3),
+                       "mean_pixel_change": round(change, 4),
+                       "local_edit_segment": k,
+                       "local_max_change_where_mask_below_1pct": float(diff[m < 0.01].max()) if bool((m < 0.01).any())
+                       else None,
+                       "local_pixels_mask_zero": int((m == 0).sum()),
+                       "local_max_change_where_mask_zero": float(diff[m == 0].max()) if bool((m == 0).any()) else None}
+    for name in edits:
+        base = edits["untuned"]
+        edits[name]["slope_relative"] = round(edits[name]["slope_deg_per_unit"] / base["slope_deg_per_unit"], 3) \
+            if base["slope_deg_per_unit"] == base["slope_deg_per_unit"] and base["slope_deg_per_unit"] else None
+        edits[name]["pixel_change_relative"] = round(edits[name]["mean_pixel_change"] / base["mean_pixel_change"], 3)
+    return edits, imgs
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default="out/pti_study")
@@ -38,6 +102,12 @@ def main() -> None:
     ap.add_argument("--pti-lr", type=float, default=3e-4)
     ap.add_argument("--locality", type=float, nargs="*", default=[0.0])
     ap.add_argument("--modes", nargs="+", default=["shared", "per-segment"])
+    ap.add_argument("--chunky-only", action="store_true", help="tune only the chunky projection (not the W+ one)")
+    ap.add_argument("--figure", default=None,
+                    help="only write this PNG from the cached files: per photo target | W+ | W+ + PTI | chunky-W+ | "
+                         "+ PTI shared | + PTI per-segment")
+    ap.add_argument("--edits-only", action="store_true",
+                    help="only measure edits, on the cached chunky projection and every cached delta of it")
     ap.add_argument("--segments", type=int, default=4)
     ap.add_argument("--strength", type=float, default=2.0, help="yaw edit strength (global, +/-)")
     ap.add_argument("--photos", nargs="+", default=["astronaut", "grace_hopper"])
@@ -63,7 +133,30 @@ def main() -> None:
                     "segments": a.segments, "yaw_strength": a.strength, "photos": {}}
     rows = []
     all_photos = photos()
+    if a.figure:
+        from chunkygan.project.pti import WeightDelta
+
+        grid = []
+        for name in a.photos:
+            f = lambda key: out / f"{name}_{key}.safetensors"  # noqa: E731
+            pw, pc = Projection.load(f(f"wplus_{a.steps}")), Projection.load(f(f"chunky-wplus_{a.steps}"))
+            grid += [pw.target, pw.composite(G), tuned_composite(G, pw, WeightDelta.load(f(f"wplus_{a.steps}_plus_pti_shared"), G)),
+                     pc.composite(G)] + [tuned_composite(G, pc, WeightDelta.load(f(f"chunky-wplus_{a.steps}_plus_pti_{m}"), G))
+                                         for m in ("shared", "per-segment")]
+        save_image(make_grid(enlarge(torch.cat([t.cpu() for t in grid]), 128), nrow=6), a.figure)
+        return
     for name in a.photos:
+        if a.edits_only:
+            from chunkygan.project.pti import WeightDelta
+
+            pc = Projection.load(out / f"{name}_chunky-wplus_{a.steps}.safetensors")
+            tuned = {f.stem[len(name) + 1:]: WeightDelta.load(f, G) for f in
+                     sorted(out.glob(f"{name}_chunky-wplus_{a.steps}_plus_pti_*.safetensors"))}
+            edits, imgs = measure_edits(G, pc, tuned, yaw_dir, yaw, a.strength)
+            report["photos"][name] = {"yaw_edits": edits}
+            print(name, json.dumps(edits), flush=True)
+            rows.append(torch.cat(list(imgs.values())).cpu())
+            continue
         img = all_photos[name]
         r: dict = {}
         tiles = []
@@ -81,7 +174,7 @@ def main() -> None:
             print(name, key, r[key], flush=True)
         tiles += [projs[f"w+@{a.steps}"].target, projs[f"w+@{a.steps}"].composite(G)]
         deltas = {}
-        for key in (f"w+@{a.steps}", f"chunky-w+@{a.steps}"):
+        for key in ((f"chunky-w+@{a.steps}",) if a.chunky_only else (f"w+@{a.steps}", f"chunky-w+@{a.steps}")):
             p = projs[key]
             modes = ("shared",) if key.startswith("w+") else tuple(a.modes)
             for mode in modes:
@@ -96,35 +189,17 @@ def main() -> None:
             tiles += [p.composite(G)] + [tuned_composite(G, p, deltas[k][1]) for k in deltas if k.startswith(key)]
         # edits of the chunky projection: yaw response at +/- strength, untuned vs tuned; local edit leakage
         pc = projs[f"chunky-w+@{a.steps}"]
-        edits = {}
-        s = a.strength
-        plus, minus = (edit_projection(G, pc, [(yaw_dir, v)]) for v in (s, -s))
-        imgs = {"untuned": torch.cat([edited_composite(G, pc, e) for e in (minus, pc, plus)])}
-        for k2, (p, d) in deltas.items():
-            if p is pc:
-                imgs[k2] = torch.cat([tuned_edited_composite(G, pc, e, d) for e in (minus, pc, plus)])
-        for k2, im in imgs.items():
-            y = yaw(im)
-            edits[k2] = {"yaw_minus": round(float(y[0]), 2), "yaw_0": round(float(y[1]), 2),
-                         "yaw_plus": round(float(y[2]), 2), "response": round(float(y[2] - y[0]), 2)}
-        base = edits["untuned"]["response"]
-        for k2 in edits:
-            edits[k2]["relative_to_untuned"] = round(edits[k2]["response"] / base, 3) if base else None
-        local = edit_projection(G, pc, [(yaw_dir, s)], segments=[0])
-        outside = pc.masks[0:1] == 0
-        for k2, (p, d) in deltas.items():
-            if p is pc:
-                before, after = tuned_composite(G, pc, d), tuned_edited_composite(G, pc, local, d)
-                edits[k2]["local_edit_max_change_outside"] = float((after - before).abs().masked_select(
-                    outside.expand_as(after)).max()) if bool(outside.any()) else None
+        tuned = {k2: d for k2, (p, d) in deltas.items() if p is pc}
+        edits, imgs = measure_edits(G, pc, tuned, yaw_dir, yaw, a.strength)
         r["yaw_edits"] = edits
         print(name, json.dumps(edits), flush=True)
         report["photos"][name] = r
         rows.append(torch.cat([t.cpu() for t in tiles]))
         rows.append(torch.cat(list(imgs.values())).cpu())
+
     ncol = max(x.shape[0] for x in rows)
     pad = [torch.cat([x, torch.ones(ncol - x.shape[0], *x.shape[1:])]) if x.shape[0] < ncol else x for x in rows]
-    stem = "pti_study_" + "_".join(a.photos) + ("" if a.locality == [0.0] else "_loc" + "_".join(f"{x:g}" for x in a.locality))
+    stem = ("pti_edits_" if a.edits_only else "pti_study_") + "_".join(a.photos) + ("" if a.locality == [0.0] else "_loc" + "_".join(f"{x:g}" for x in a.locality))
     save_image(make_grid(enlarge(torch.cat(pad), 128), nrow=ncol), out / f"{stem}.png")
     (out / f"{stem}.json").write_text(json.dumps(report, indent=1))
     print(json.dumps(report, indent=1))
