@@ -211,3 +211,17 @@ def test_edit_session_tuned_layer_round_trip(G, proj, tmp_path):
     assert torch.equal(EditSession.load(tmp_path / "session", G).render(), tuned)
     with pytest.raises(SessionError, match="weights"):
         EditSession.load(tmp_path / "session", tiny_sg2(seed=5))
+
+
+def test_generator_without_a_synthesis_network_tunes_all_its_weights(tmp_path):
+    from tiny_generators import tiny_dcgan
+
+    D = tiny_dcgan()
+    g = torch.Generator().manual_seed(0)
+    proj = Projection(codes=torch.randn(2, D.z_dim, generator=g), space="z", masks=torch.full((2, 1, R, R), 0.5),
+                      target=torch.rand(1, 3, R, R, generator=g) * 2 - 1, generator="tiny-dcgan",
+                      config={"loss": "l2", "loss_resolution": None, "l2_weight": 0.0})
+    delta = tune(D, proj, **FAST)
+    assert set(delta.tensors[0]) == {n for n, _ in D.named_parameters()}
+    delta.save(tmp_path / DELTA_FILE)
+    assert torch.equal(tuned_composite(D, proj, WeightDelta.load(tmp_path / DELTA_FILE, D)), tuned_composite(D, proj, delta))
