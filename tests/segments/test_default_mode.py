@@ -40,6 +40,10 @@ def test_choose_masks_face_and_head_give_gs_else_kmeans(tiny_with_default_head, 
     assert auto.choose_masks(G, img, face_detector=lambda im: False).mode == "kmeans"
     none = auto.choose_masks(G, img, face_detector=lambda im: None)  # no detector installed
     assert none.mode == "kmeans" and "detector" in none.reason
+    from gs_tiny import tiny_dcgan
+
+    z_only = auto.choose_masks(tiny_dcgan(), img, face_detector=lambda im: True)  # Z-only generators: k-means
+    assert z_only.mode == "kmeans" and "W+" in z_only.reason
     # no head: k-means, whatever the image shows (only built-in generators train one on first use) ...
     default_head_path(G).unlink()
     c = auto.choose_masks(G, img, face_detector=lambda im: True)
