@@ -19,8 +19,8 @@ from ._common import device_option, get_device, output_folder
 @device_option
 def command(output, photo, generator, segments, steps, seed, device) -> None:
     """Project a public-domain face photo globally, with K free k-means segments and in the default mode
-    (the paper's segment generator G^S, when the generator has a head or can train one: the built-in ones
-    train theirs on first use, about 30 s), all with the same step budget, and write the side-by-side
+    (the paper's segment generator G^S for a style-based generator with a head; the default generator
+    trains its head on first use, about 30 s), all with the same step budget, and write the side-by-side
     comparison and the metrics (LPIPS, L2, fragmentation, seconds)."""
     from tqdm import tqdm
 

@@ -1,8 +1,9 @@
 """The demo: global vs segment-wise projection of a public-domain portrait, same step budget.
 
 Three projections with the same steps: global (K = 1), free k-means masks (K = 4) and the default mode
-of ``chunkygan project`` — for a face with a segment head at hand (the built-in generators train theirs
-on first use, face extra), the paper's joint ``G^S(X^S)`` masks (Eq. 2; :mod:`chunkygan.pipelines.auto`).
+of ``chunkygan project`` — for a face and a style-based generator with a segment head at hand (the default
+generator trains its head on first use, face extra), the paper's joint ``G^S(X^S)`` masks (Eq. 2;
+:mod:`chunkygan.pipelines.auto`).
 
 The photos ship inside registry packages: scikit-image's ``astronaut`` (Eileen Collins, NASA,
 public domain) and matplotlib's ``grace_hopper.jpg`` (US Navy, public domain). Face alignment is
