@@ -4,9 +4,9 @@ For ``--generator`` (default: the default generator; run it for ``stylegan2-face
 
 1. label ``--samples`` (4000) seeded samples once with every face labeller (face extra), cached outside the
    repository (``--label-cache``, default ``<CHUNKYGAN_CACHE>/labels``; see :mod:`chunkygan.edit.labelled`);
-2. fit conditional InterFaceGAN boundaries for age, gender, smile, eyes_open, gaze, yaw, pitch
-   (:mod:`chunkygan.edit.named`), choose each one's W+ layer range by measurement on ``--layer-samples``
-   held-out samples;
+2. fit InterFaceGAN boundaries for age, gender, smile, eyes_open, gaze, yaw, pitch, conditional (correlated
+   labels projected out) and plain (:mod:`chunkygan.edit.named`); choose each one's variant and W+ layer
+   range by measurement on ``--layer-samples`` held-out samples (seed 2);
 3. measure each direction's card on ``--card-samples`` (500) further held-out samples and keep it as a
    part file (``--parts``; runs for different ``--names`` may go in parallel);
 4. ``--assemble``: a direction with a monotone response on fewer than 90% of the card samples is *not*
@@ -74,6 +74,8 @@ def main() -> None:
 
     t = time.perf_counter()
     fitted = [d for d in fit_directions(G, data.latents, data.space, data.scores) if d.name in targets]
+    # the same boundaries without conditioning: which one ships is measured on held-out samples, like the layers
+    plain = {d.name: d for d in fit_directions(G, data.latents, data.space, data.scores, corr_threshold=2.0)}
     report["timings_s"]["fit"] = round(time.perf_counter() - t, 2)
 
     parts = Path(a.parts or f"/work/cache/editing-parts/{name}")
@@ -87,7 +89,15 @@ def main() -> None:
             mp = ["smile", "eyes_open", "gaze_x", "yaw", "pitch"]
             others = [v for v in (mp if label in mp else ["age", "gender", *mp]) if v != label]
             lab_all = face_labeller(tuple(dict.fromkeys([label, *others])))
-            d, rows = choose_layers(G, d, lab_all, label, lay_lat, data.space, others, label_std)
+            variants = {}
+            for kind, cand in (("conditional", d), ("plain", plain[d.name])):
+                if kind == "plain" and torch.equal(cand.vector, d.vector):
+                    continue  # nothing was correlated: both are the same
+                chosen, rows = choose_layers(G, cand, lab_all, label, lay_lat, data.space, others, label_std)
+                variants[kind] = (chosen, rows, max(r["score"] for r in rows) if rows else 0.0)
+            kind = max(variants, key=lambda k: variants[k][2])
+            d, rows = variants[kind][0], {k: v[1] for k, v in variants.items()}
+            rows["chosen"] = kind
             lt = time.perf_counter() - t
             t = time.perf_counter()
             lab = one_labeller(label, missing="nan")
@@ -95,7 +105,7 @@ def main() -> None:
                 card = measure_card(G, d, lab, label, card_lat, data.space, strengths=a.card_strengths,
                                     identity=identity_distances, progress=lambda i, n: bar.update(i - bar.n))
             card["layers_chosen_from"] = rows
-            entry = {"layers": None if d.layers is None else [d.layers[0], d.layers[1] - 1], "scale": d.scale,
+            entry = {"variant": kind, "layers": None if d.layers is None else [d.layers[0], d.layers[1] - 1], "scale": d.scale,
                      "description": d.description, "card": card,
                      "timings_s": {"layer_choice": round(lt, 1), "card": round(time.perf_counter() - t, 1)}}
             print(format_card(d.name, card), flush=True)
@@ -112,6 +122,8 @@ def main() -> None:
             continue
         entry = json.loads(f.read_text())
         lay = entry["layers"]
+        if entry.get("variant") == "plain":
+            d = plain[d.name]
         d = d.with_layers(None if lay is None else (lay[0], lay[1] + 1))
         d.card = entry["card"]
         if d.card["shipped"] and d.card["samples"] >= 500:

@@ -5,7 +5,8 @@ Recipe (run by ``tools/make_editing_assets.py``; the labels come from :mod:`chun
 1. **Fit** (InterFaceGAN, Shen et al. 2020): a logistic-regression boundary normal per label from the
    top/bottom 30% of thousands of labelled samples; each target's normal has the normals of the labels
    correlated with it (|Pearson r| >= 0.2 over the samples) projected out (conditional boundary).
-2. **Layer range by measurement** (style-based generators): each candidate W+ range
+2. **Layer range by measurement** (style-based generators; the tool also compares the conditional and the
+   plain boundary this way): each candidate W+ range
    (:func:`layer_candidates`) is applied at strengths -2, 0, 2 to a small held-out set; the range with the
    best ``monotone share - 0.5 * off-target change`` wins (off-target: the mean absolute change of the other
    target labels per unit, in their standard deviations).
