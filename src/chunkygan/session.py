@@ -164,18 +164,7 @@ class EditSession:
 
     def add_region(self, mask: torch.Tensor, name: str = "", blend: str = "alpha") -> SessionState:
         """Add a region (a user mask ``[1,1,H,W]`` or ``[H,W]`` in [0,1]) as a new, unprojected layer."""
-        R = self.G.resolution
-        m = mask.detach().float().cpu()
-        while m.dim() < 4:
-            m = m.unsqueeze(0)
-        if m.shape[:2] != (1, 1):
-            raise SessionError(f"a region mask must be [1,1,H,W] or [H,W], got {tuple(mask.shape)}")
-        if m.shape[-2:] != (R, R):
-            m = torch.nn.functional.interpolate(m, size=(R, R), mode="bilinear", align_corners=False)
-        if m.min() < 0 or m.max() > 1:
-            raise SessionError("a region mask must lie in [0,1]")
-        if float(m.sum()) == 0:
-            raise SessionError("the region mask is empty; mark at least one pixel")
+        m = _region_mask(mask, self.G.resolution)
         if blend not in ("alpha", "poisson"):
             raise SessionError(f"blend must be 'alpha' or 'poisson', not {blend!r}")
         layer = Layer(mask=m, space=self.space, name=name or f"region{len(self.layers)}", blend=blend)

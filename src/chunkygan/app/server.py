@@ -284,8 +284,8 @@ def create_app(editor: Editor, token: str, hosts=()):
         i = layer_of(d)
         return await on_worker(editor.step, lambda s: s.remove_layer(i))
 
-    async def edit(request: Request):
-        d = await body_json(request)
+    def edit_request(d: dict):
+        """An edit request's (direction, strength, W+ layers or None, layer indices or None = all)."""
         from ..edit.directions import parse_layers
 
         direction = editor.direction(str(d.get("direction", "")))
@@ -293,18 +293,15 @@ def create_app(editor: Editor, token: str, hosts=()):
         lay = parse_layers(d.get("layers")) if d.get("layers") else None
         target = d.get("target", "all")
         indices = None if target == "all" else [int(i) for i in (target if isinstance(target, list) else [target])]
+        return direction, strength, lay, indices
+
+    async def edit(request: Request):
+        direction, strength, lay, indices = edit_request(await body_json(request))
         return await on_worker(editor.step, lambda s: s.set_edits(direction, strength, lay, indices))
 
     async def preview_edit(request: Request):
         """The picture an edit would give, as PNG, without a history step (while a slider is dragged)."""
-        d = await body_json(request)
-        from ..edit.directions import parse_layers
-
-        direction = editor.direction(str(d.get("direction", "")))
-        strength = number(d, "strength", 0.0)
-        lay = parse_layers(d.get("layers")) if d.get("layers") else None
-        target = d.get("target", "all")
-        indices = None if target == "all" else [int(i) for i in (target if isinstance(target, list) else [target])]
+        direction, strength, lay, indices = edit_request(await body_json(request))
 
         def run():
             try:
