@@ -214,6 +214,20 @@ def test_cli_refuses_a_broken_photo_in_one_line(tmp_path):
     assert [f.name for f in other.iterdir()] == ["notes.txt"]
 
 
+@pytest.mark.parametrize("args", [["--port", "-5"], ["--port", "70000"], ["--max-upload-mb", "nan"],
+                                  ["--max-upload-mb", "0"]])
+def test_cli_refuses_bad_numbers_in_one_line(tmp_path, args):
+    """Out-of-range ports and upload limits end in one usage line (were: a traceback from bind/int)."""
+    from click.testing import CliRunner
+
+    from chunkygan.cli import main
+
+    r = CliRunner().invoke(main, ["editor", "--session", str(tmp_path / "s"), *args])
+    assert r.exit_code == 2 and "Traceback" not in r.output
+    assert len([line for line in r.output.splitlines() if line.strip()]) == 1 and args[0] in r.output
+    assert not (tmp_path / "s").exists()
+
+
 def test_face_photo_is_aligned_and_exports_into_the_full_photo(tmp_path):
     """With the face extra: FFHQ alignment on open; the export is the full photo, changed only near the region."""
     import os

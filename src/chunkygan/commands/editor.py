@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ._common import device_option, get_device
+from ._common import FiniteFloat, device_option, get_device
 
 
 @click.command("editor")
@@ -20,11 +20,11 @@ from ._common import device_option, get_device
               help="Direction bank file for the sliders (default: the generator's own bank).")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on (the token and Host check still apply elsewhere).")
-@click.option("--port", type=int, default=0, show_default=True, help="Port; 0 picks a free one.")
+@click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True, help="Port; 0 picks a free one.")
 @click.option("--allow-host", "allow_hosts", multiple=True,
               help="Another name the browser may use for this machine in the Host header (repeatable; e.g. the "
                    "server's name when it runs on a remote GPU machine behind an SSH tunnel).")
-@click.option("--max-upload-mb", type=float, default=32, show_default=True, help="Largest photo upload accepted.")
+@click.option("--max-upload-mb", type=FiniteFloat(0, 4096, min_open=True), default=32, show_default=True, help="Largest photo upload accepted.")
 @click.option("--no-align", is_flag=True, help="Do not try FFHQ face alignment on open (always centre-crop).")
 @click.option("--open", "open_browser", is_flag=True, help="Open the page in the default web browser.")
 @device_option
