@@ -55,6 +55,26 @@ class BatchWorker:
         return self.name
 
 
+class RayUnreachable(ConnectionError):
+    """An explicit ``--ray HOST:PORT`` address that does not answer."""
+
+
+def check_reachable(address: str, timeout: float = 5.0) -> None:
+    """Fail fast on an explicit ``[ray://]HOST:PORT`` that nothing listens on (``ray.init`` would retry for
+    minutes); ``auto`` and other forms are left to Ray."""
+    import socket
+
+    hostport = address[len("ray://"):] if address.startswith("ray://") else address
+    host, sep, port = hostport.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as e:
+        raise RayUnreachable(f"no Ray cluster answers at {address} ({e.strerror or e}); start one with "
+                             "`ray start --head` and pass its address, or use --ray alone for a local one") from None
+
+
 def connect(address: str | None):
     """Join Ray: ``None``/``"local"`` starts a local instance (or uses one already started in this process)."""
     ray = import_ray()
@@ -62,6 +82,7 @@ def connect(address: str | None):
         if address in (None, "", "local"):
             ray.init(include_dashboard=False, log_to_driver=False)
         else:
+            check_reachable(address)
             ray.init(address=address, log_to_driver=False)
         return ray, True
     return ray, False
