@@ -301,10 +301,7 @@ def paste_back(edited: torch.Tensor, photo: torch.Tensor, transform: FaceTransfo
     """
     if edited.dim() != 4 or edited.shape[:2] != (1, 3):
         raise ValueError(f"expected an edited image [1,3,R,R], got {tuple(edited.shape)}")
-    w, h = transform.photo_size
-    if tuple(photo.shape[-2:]) != (h, w):
-        raise ValueError(f"the photo is {photo.shape[-1]}x{photo.shape[-2]} but the transform was made for a "
-                         f"{w}x{h} photo; pass the photo that was aligned")
+    _check_photo(photo, transform)
     dev = photo.device
     edited = edited.to(dev, torch.float32)
     r = edited.shape[-1]
@@ -415,10 +412,7 @@ def paste_back_local(edited: torch.Tensor, reconstruction: torch.Tensor, photo: 
     """
     if mode not in PASTE_MODES:
         raise ValueError(f"paste mode must be one of {', '.join(PASTE_MODES)}, not {mode!r}")
-    w, h = transform.photo_size
-    if tuple(photo.shape[-2:]) != (h, w):
-        raise ValueError(f"the photo is {photo.shape[-1]}x{photo.shape[-2]} but the transform was made for a "
-                         f"{w}x{h} photo; pass the photo that was aligned")
+    _check_photo(photo, transform)
     dev = photo.device
     edited, reconstruction = edited.to(dev, torch.float32), reconstruction.to(dev, torch.float32)
     m = edit_region(edited, reconstruction, **region_kw) if region is None else region.to(dev, torch.float32)
@@ -440,3 +434,11 @@ def paste_back_local(edited: torch.Tensor, reconstruction: torch.Tensor, photo: 
         new = poisson_blend(rgb, base, alpha)
     out[:, :, y0:y1, x0:x1] = torch.where(alpha > 0, new.to(out.dtype), photo[:, :, y0:y1, x0:x1])
     return out
+
+
+def _check_photo(photo: torch.Tensor, transform) -> None:
+    """Refuse a photo ``[1,3,H,W]`` of another size than the one ``transform`` was made for."""
+    w, h = transform.photo_size
+    if tuple(photo.shape[-2:]) != (h, w):
+        raise ValueError(f"the photo is {photo.shape[-1]}x{photo.shape[-2]} but the transform was made for a "
+                         f"{w}x{h} photo; pass the photo that was aligned")
