@@ -69,3 +69,25 @@ def test_a_killed_worker_loses_only_its_images(tmp_path, gen_path, config, caplo
     assert [r["input"] for r in rows] == [str(tmp_path / "in" / n) for n in NAMES]
     assert all(r["status"] == "ok" for r in rows)
     assert all((tmp_path / "out" / n[:-4] / DONE).is_file() for n in NAMES)
+
+
+def test_ray_workers_tune_each_image_like_one_process(tmp_path, gen_path, config):
+    """--ray with --pti: the actors run the same per-image tuning; the deltas equal the in-process ones."""
+    import torch
+
+    from chunkygan.generators import load_generator
+    from chunkygan.project.pti import DELTA_FILE, PTIConfig, load_tuned_projection
+
+    make_photos(tmp_path / "in", NAMES[:1])
+    pti = PTIConfig(steps=2, lr=1e-3)
+    local = list(project_many([str(tmp_path / "in")], tmp_path / "local", config, generator=gen_path, device="cpu",
+                              pti=pti))
+    on_ray = list(project_many([str(tmp_path / "in")], tmp_path / "ray", config, generator=gen_path,
+                               ray_address="local", workers=1, pti=pti))
+    assert [r.status for r in local + on_ray] == ["ok"] * 2
+    G = load_generator(gen_path)
+    for n in NAMES[:1]:
+        folder = tmp_path / "ray" / n[:-4]
+        assert (folder / DELTA_FILE).is_file() and (folder / DONE).is_file()
+        (_, a), (_, b) = load_tuned_projection(tmp_path / "local" / n[:-4], G), load_tuned_projection(folder, G)
+        assert all(torch.equal(a.tensors[0][k], b.tensors[0][k]) for k in a.tensors[0])

@@ -1,7 +1,8 @@
 """Project many images: resumable, failure-tolerant, in this process or on Ray (:func:`project_many`).
 
 Per image: load it, run a :class:`~chunkygan.project.projector.Projector` (Eq. 1-3), write the usual
-outputs with :func:`~chunkygan.project.outputs.write_outputs` into ``OUT/<name>/`` and then, last and
+outputs with :func:`~chunkygan.project.outputs.write_outputs` into ``OUT/<name>/`` (with ``pti``: after
+pivotal tuning, the delta and the tuned reconstruction too, :mod:`.tuning`) and then, last and
 atomically, ``done.json`` (see :mod:`chunkygan.batch.results`). A failing image is reported and the
 batch goes on; a rerun skips every image whose ``done.json`` matches the input and settings.
 """
@@ -39,6 +40,7 @@ class BatchJob:
     fingerprint: str
     static_mask: torch.Tensor | None = None
     mask_source_factory: Callable | None = None
+    pti: object | None = None  # PTIConfig: tune each image after its projection
 
 
 def generator_label(generator) -> str:
@@ -115,18 +117,25 @@ def _run_group(ready, G, job: BatchJob, callback, worker) -> Iterator[ImageResul
         return
     for it, p in ready:
         try:
-            yield _finish(it, p, G, job, worker)
+            yield _finish(it, p, G, job, worker, callback)
         except Exception as e:  # noqa: BLE001
             yield _failed(it, e, worker)
 
 
-def _finish(it: WorkItem, p, G, job: BatchJob, worker) -> ImageResult:
-    """Write the outputs, then ``done.json`` last (atomically)."""
+def _finish(it: WorkItem, p, G, job: BatchJob, worker, callback=None) -> ImageResult:
+    """Tune (with ``job.pti``: the delta and reconstruction_pti.png), write the outputs, then ``done.json``
+    last (atomically)."""
     from ..fileio import remove_owned
     from ..project.outputs import write_outputs
+    from .tuning import drop_delta, tune_into
 
     remove_owned(it.folder / DONE)  # an earlier run's marker must not vouch for files being replaced
     result = p.result(with_metrics=True)
+    if job.pti is not None:  # pivotal tuning around this image's pivots, as `chunkygan project IMAGE --pti` does
+        on_tune = None if callback is None else (lambda info: callback([it.path], [info]))
+        tune_into(it.folder, G, result, job.pti, callback=on_tune, loss_fn=p.loss_fn)
+    else:
+        drop_delta(it.folder)
     write_outputs(it.folder, result, G, p.snapshots)
     metrics = dict(result.metrics)
     write_done(it.folder, it.path, job.fingerprint, metrics)
@@ -155,7 +164,7 @@ def project_many(inputs, out_dir: str | os.PathLike, config=None, *, generator=N
                  batch_size: int = 1, ray_address: str | None = None, workers: int | None = None,
                  resume: bool = True, callback: Callable | None = None, static_mask: torch.Tensor | None = None,
                  recursive: bool = False, summary: bool = True,
-                 mask_source_factory: Callable | None = None) -> Iterator[ImageResult]:
+                 mask_source_factory: Callable | None = None, pti=None) -> Iterator[ImageResult]:
     """Project every input image into ``generator`` and yield one :class:`ImageResult` per image.
 
     Args:
@@ -180,6 +189,10 @@ def project_many(inputs, out_dir: str | os.PathLike, config=None, *, generator=N
         summary: write ``results.jsonl`` / ``results.csv`` when every image has a result.
         mask_source_factory: ``factory()`` -> a fresh segment-generator mask source per image (``--auto``,
             :func:`chunkygan.pipelines.auto.auto_projector`); it must be picklable for Ray.
+        pti: a :class:`~chunkygan.project.pti.PTIConfig`: after its projection each image is tuned
+            (:func:`.tuning.tune_into`: ``pti_delta.safetensors`` and ``reconstruction_pti.png`` beside
+            ``projection.safetensors``, ``metrics["pti"]``) before ``done.json``; the callback then also gets
+            the :class:`~chunkygan.project.pti.TuneStep` of every tuning step.
 
     Skipped images come first, then results in the order they finish; the summary lists every input in
     input order. Raises :class:`~chunkygan.batch.inputs.InputListError` (a ``ValueError``) when the
@@ -193,7 +206,9 @@ def project_many(inputs, out_dir: str | os.PathLike, config=None, *, generator=N
     items = plan(inputs, out_dir, recursive=recursive)
     label = generator_name or generator_label(generator)
     settings = cfg.to_dict() if mask_source_factory is None else {**cfg.to_dict(), "auto": True}
-    job = BatchJob(cfg, label, fingerprint(settings, label), static_mask, mask_source_factory)
+    if pti is not None:  # (absent otherwise: markers of untuned batches keep their fingerprint)
+        settings["pti"] = dict(vars(pti))
+    job = BatchJob(cfg, label, fingerprint(settings, label), static_mask, mask_source_factory, pti)
     results: list[ImageResult] = []
     pending = []
     for it in items:

@@ -36,29 +36,45 @@ def refuse_single_image_options(**given) -> None:
                                    "for a batch, or project the images one at a time")
 
 
+def batch_pti_config(steps: int, lr: float, target_lpips, locality: float, mode: str):
+    """The ``--pti`` options as a :class:`~chunkygan.project.pti.PTIConfig` (None when ``--pti`` is 0: off)."""
+    if not steps:
+        return None
+    from ..project.pti import PTIConfig
+
+    try:
+        return PTIConfig(steps=steps, lr=lr, target_lpips=target_lpips, locality=locality, mode=mode)
+    except ValueError as e:
+        raise click.ClickException(str(e)) from None
+
+
 def run_batch(images, out: Path, G, gen_name: str, config, *, device, batch_size: int, ray_address,
-              recursive: bool, static_mask=None) -> None:
+              recursive: bool, static_mask=None, pti=None) -> None:
     """Project every input into ``out/<name>/`` with an image bar (and a step bar in-process); print the
-    summary; exit non-zero when any image failed."""
+    summary; exit non-zero when any image failed. ``pti`` (a PTIConfig): tune each image after its
+    projection (delta and reconstruction_pti.png in its folder, before done.json)."""
     from tqdm import tqdm
 
     from ..batch import SUMMARY_CSV, InputListError, list_inputs, project_many
+    from ..project.pti import TuneStep
 
     try:
         total = len(list_inputs(images, recursive=recursive, exclude=out))
     except InputListError as e:
         raise click.ClickException(str(e)) from None
     where = f"Ray ({ray_address})" if ray_address else f"{device}, {batch_size} image(s) per generator call"
+    tuned = "" if pti is None else f", then PTI ({pti.mode}, up to {pti.steps} steps, lr {pti.lr:g})"
     click.echo(f"projecting {total} images into {gen_name} ({config.method}, K = {config.segments}, "
-               f"{config.steps} steps, {where}) -> {out}/<image>/")
+               f"{config.steps} steps{tuned}, {where}) -> {out}/<image>/")
     images_bar = tqdm(total=total, desc="images", unit="img", position=0, dynamic_ncols=True)
     steps_bar = None if ray_address else tqdm(total=config.steps, desc="project", unit="step", position=1,
                                               leave=False, dynamic_ncols=True)
 
-    def on_step(paths, infos):
+    def on_step(paths, infos):  # projection steps, then (with --pti) each image's tuning steps
         if infos[0].step == 1:
             steps_bar.reset(total=infos[0].steps)
-            steps_bar.set_description(", ".join(p.name for p in paths)[:40])
+            stage = "pti " if isinstance(infos[0], TuneStep) else ""
+            steps_bar.set_description((stage + ", ".join(p.name for p in paths))[:40])
         steps_bar.update(1)
         steps_bar.set_postfix(loss=f"{sum(i.loss for i in infos) / len(infos):.4f}", refresh=False)
 
@@ -69,7 +85,7 @@ def run_batch(images, out: Path, G, gen_name: str, config, *, device, batch_size
         for r in project_many(images, out, config, generator=gen_name if ray_address else G, generator_name=gen_name,
                               device=device,
                               batch_size=batch_size, ray_address=ray_address, static_mask=static_mask,
-                              recursive=recursive, callback=None if ray_address else on_step):
+                              recursive=recursive, callback=None if ray_address else on_step, pti=pti):
             counts[r.status] += 1
             images_bar.update(1)
             images_bar.set_postfix(failed=counts["failed"], refresh=False)

@@ -119,9 +119,10 @@ class _Progress:
         self.pairs = tqdm(total=pairs, desc=what, unit="pair", position=0, dynamic_ncols=True)
         self.steps = tqdm(total=steps, desc="project", unit="step", position=1, leave=False, dynamic_ncols=True)
 
-    def step(self, info) -> None:
+    def step(self, info) -> None:  # a projection's StepInfo, or a PTI row's TuneStep
         if info.step == 1:
-            self.steps.reset()
+            self.steps.reset(total=info.steps)
+            self.steps.set_description("project" if hasattr(info, "lr") else "pti")
         self.steps.update(1)
 
     def pair(self, row: dict, status: str) -> None:
@@ -139,12 +140,15 @@ class _Progress:
 @command.command("fidelity")
 @common_options
 @click.option("--methods", default=None,
-              help="Method specs (space- or comma-separated; options after a colon, e.g. chunky-w+:lambda_reg=1). "
+              help="Method specs (space- or comma-separated; options after a colon, e.g. chunky-w+:lambda_reg=1; "
+                   "w++pti / chunky-w++pti or the option pti=STEPS add pivotal tuning after the projection). "
                    "Default: the paper's Table 1 rows: w chunky-w w+ chunky-w+ chunky-w+:lambda_reg=1 s chunky-s.")
+@click.option("--pti-steps", type=click.IntRange(1, 1_000_000), default=100, show_default=True,
+              help="Tuning steps of the PTI rows (w++pti, chunky-w++pti) that do not give pti=STEPS themselves.")
 @click.option("--lpips-net", type=click.Choice(["alex", "vgg"]), default="alex", show_default=True,
               help="LPIPS trunk of the metric.")
 def fidelity(images, output, generator, steps, loss_resolution, segments, auto, align, seed, ray_address, batch_size,
-             no_resume, device, methods, lpips_net) -> None:
+             no_resume, device, methods, lpips_net, pti_steps) -> None:
     """Projection fidelity (Table 1, Figure 4): project every IMAGE (a folder, glob, file or @list.txt) with every method and score it.
 
     Writes OUT/results.jsonl (a row per pair), table.md and table.csv (mean ± std per method),
@@ -163,7 +167,7 @@ def fidelity(images, output, generator, steps, loss_resolution, segments, auto, 
     try:
         run = run_fidelity(inputs, out, specs, base, G=G, generator_name=name, metrics=Metrics(lpips_net=lpips_net),
                            resume=not no_resume, mask_source_factory=factory, ray_address=ray_address,
-                           batch_size=batch_size, on_pair=bars.pair, on_step=bars.step)
+                           batch_size=batch_size, on_pair=bars.pair, on_step=bars.step, pti_steps=pti_steps)
     except (ValueError, OSError) as e:
         raise click.ClickException(str(e)) from None
     finally:

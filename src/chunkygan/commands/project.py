@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from ._common import FiniteFloat, device_option, get_device, output_folder
-from ._batch import batch_config, batch_options, is_batch, refuse_single_image_options, run_batch
+from ._batch import batch_config, batch_options, batch_pti_config, is_batch, refuse_single_image_options, run_batch
 from ._pti import drop_stale_delta, pti_options, run_pti
 
 log = logging.getLogger(__name__)
@@ -188,13 +188,14 @@ def command(image, output, generator, space, segments, masks_path, refine_masks,
                                  param_hint="--mask-resolution")
     if is_batch(image, batch_size, ray_address):  # many inputs: OUT/<name>/ per image (commands/_batch.py)
         refuse_single_image_options(**{"--align": align, "--init": init, "--auto": auto or segment_head,
-                                       "--refine-masks": refine_masks, "--pti": pti_steps})
+                                       "--refine-masks": refine_masks})
         cfg = batch_config(G, space=space, segments=segments, masks=masks_path, steps=steps, lambda_reg=lambda_reg,
                            l2_weight=l2_weight, loss=loss, lr=lr, mask_resolution=mask_resolution, seed=seed,
                            snapshots=snapshots, mask_smoothness=mask_smoothness)
         sx = load_static_mask(static_mask, R) if static_mask else None
         return run_batch(image, out, G, str(gen_name), cfg, device=dev if ray_address is None else device,
-                         batch_size=batch_size, ray_address=ray_address, recursive=recursive, static_mask=sx)
+                         batch_size=batch_size, ray_address=ray_address, recursive=recursive, static_mask=sx,
+                         pti=batch_pti_config(pti_steps, pti_lr, pti_target_lpips, pti_locality, pti_mode))
     image = image[0]
     source = None
     from ..pipelines.auto import MASK_MODES, choose_masks

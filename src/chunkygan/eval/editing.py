@@ -173,6 +173,10 @@ def run_editing(inputs: list[Path], out_dir: str | os.PathLike, methods: list[Me
     names = output_names(inputs)
     name_of = {Path(i).resolve(): n for i, n in zip(inputs, names)}
     reference = reference or "median"
+    tuned = [m.spec for m in methods if m.pti is not None]
+    if tuned:
+        raise EditingEvalError(f"{', '.join(tuned)}: Table 2 does not take tuned (PTI) rows yet; drop them (edits of "
+                               "tuned projections: `chunkygan edit` on a `chunkygan project --pti` folder)")
     if reference != "median" and reference not in [m.spec for m in methods]:
         raise EditingEvalError(f"reference method {reference!r} is not among the methods ({', '.join(m.spec for m in methods)})")
     # which directions can be evaluated

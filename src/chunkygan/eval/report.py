@@ -14,7 +14,7 @@ import math
 from pathlib import Path
 
 from ..fileio import atomic_path, atomic_write_text
-from .methods import MethodSpec, global_counterpart
+from .methods import MethodSpec, global_counterpart, untuned_counterpart
 from .metrics import L2_RANGE, LPIPS_RESOLUTION, summarise
 
 METRIC_COLUMNS = (("lpips", "LPIPS"), ("identity", "identity"), ("l2", "L2"))
@@ -38,7 +38,23 @@ def win_counts(rows: list[dict], methods: list[MethodSpec], metric: str = "lpips
         pairs = [(by[(glob.spec, i)].get(metric), by[(spec.spec, i)].get(metric)) for i in images]
         pairs = [(g, c) for g, c in pairs if g is not None and c is not None]
         out.append({"method": spec.spec, "global": glob.spec, "metric": metric, "images": len(pairs),
-                    "wins": sum(c < g for g, c in pairs), "ties": sum(c == g for g, c in pairs)})
+                    "wins": sum(c < g for g, c in pairs), "ties": sum(c == g for g, c in pairs),
+                    "label": spec.label, "global_label": glob.label})
+    return out
+
+
+def tuning_wins(rows: list[dict], methods: list[MethodSpec], metric: str = "lpips") -> list[dict]:
+    """For each tuned method (``w++pti``): on how many images it beats its untuned projection (``w+``)."""
+    by = {(r["method"], r["image"]): r.get(metric) for r in rows}
+    out = []
+    for spec in methods:
+        base = untuned_counterpart(spec, methods)
+        if base is None:
+            continue
+        pairs = [(by[(base.spec, i)], v) for (m, i), v in by.items()
+                 if m == spec.spec and v is not None and by.get((base.spec, i)) is not None]
+        out.append({"method": spec.spec, "untuned": base.spec, "metric": metric, "images": len(pairs),
+                    "wins": sum(t < u for u, t in pairs), "label": spec.label, "untuned_label": base.label})
     return out
 
 
@@ -47,7 +63,7 @@ def fidelity_table(rows: list[dict], methods: list[MethodSpec]) -> list[dict]:
     table = []
     for spec in methods:
         mine = [r for r in rows if r["method"] == spec.spec]
-        entry = {"method": spec.spec, "name": spec.paper_name, "n": len(mine)}
+        entry = {"method": spec.spec, "label": spec.label, "name": spec.paper_name, "n": len(mine)}
         for key, _ in METRIC_COLUMNS:
             s = summarise(r.get(key) for r in mine)
             entry[key] = s
@@ -55,19 +71,26 @@ def fidelity_table(rows: list[dict], methods: list[MethodSpec]) -> list[dict]:
     return table
 
 
-def fidelity_markdown(table: list[dict], wins: list[dict], digits: int = 4) -> str:
+def fidelity_markdown(table: list[dict], wins: list[dict], digits: int = 4, tuned: list[dict] | None = None) -> str:
     lines = ["| method | paper row | images | " + " | ".join(label for _, label in METRIC_COLUMNS) + " |",
              "|---|---|---|" + "---|" * len(METRIC_COLUMNS)]
     for e in table:
         cells = [e[k].format(digits) for k, _ in METRIC_COLUMNS]
-        lines.append(f"| `{e['method']}` | {e['name']} | {e['n']} | " + " | ".join(cells) + " |")
+        lines.append(f"| `{e.get('label', e['method'])}` | {e['name']} | {e['n']} | " + " | ".join(cells) + " |")
     lines += ["", f"Mean ± standard deviation over the images. LPIPS: v0.1 AlexNet at {LPIPS_RESOLUTION} px. Identity: "
               "1 − cos of ArcFace descriptors (FFHQ-template alignment). L2: mean squared error, "
               f"{L2_RANGE}. Lower is better everywhere."]
     if wins:
         lines += ["", "| segment-wise | global | images where segment-wise has the lower LPIPS |", "|---|---|---|"]
         for w in wins:
-            lines.append(f"| `{w['method']}` | `{w['global']}` | {w['wins']} of {w['images']} |")
+            lines.append(f"| `{w.get('label', w['method'])}` | `{w.get('global_label', w['global'])}` | "
+                         f"{w['wins']} of {w['images']} |")
+    if tuned:
+        lines += ["", "| tuned (PTI) | untuned | images where tuning lowered the LPIPS |", "|---|---|---|"]
+        for w in tuned:
+            lines.append(f"| `{w['label']}` | `{w['untuned_label']}` | {w['wins']} of {w['images']} |")
+        lines += ["", "A `+ pti` row is scored on its tuned reconstruction (reconstruction_pti.png); its projection is "
+                  "the untuned row's (the same projection steps)."]
     return "\n".join(lines) + "\n"
 
 
@@ -101,7 +124,7 @@ def scatter_plots(out_dir: Path, rows: list[dict], methods: list[MethodSpec]) ->
     by = {(r["method"], r["image"]): r.get("lpips") for r in rows}
     files = {}
     for space in dict.fromkeys(s.space for s in methods):
-        chunky = [s for s in methods if s.chunky and s.space == space]
+        chunky = [s for s in methods if s.chunky and s.space == space and s.pti is None]  # (Fig. 4: untuned)
         glob = global_counterpart(chunky[0], methods) if chunky else None
         if glob is None:
             continue
@@ -146,10 +169,11 @@ def write_fidelity_reports(out_dir: Path, rows: list[dict], methods: list[Method
     out = Path(out_dir)
     table = fidelity_table(rows, methods)
     wins = win_counts(rows, methods)
+    tuned = tuning_wins(rows, methods)
     files = {"results": write_jsonl(out / "results.jsonl", rows)}
-    atomic_write_text(out / "table.md", fidelity_markdown(table, wins))
+    atomic_write_text(out / "table.md", fidelity_markdown(table, wins, tuned=tuned))
     atomic_write_text(out / "table.csv", fidelity_csv(table))
-    atomic_write_text(out / "wins.json", json.dumps(wins, indent=2) + "\n")
+    atomic_write_text(out / "wins.json", json.dumps(wins + tuned, indent=2) + "\n")
     files.update(table_md=out / "table.md", table_csv=out / "table.csv", wins=out / "wins.json")
     files.update(scatter_plots(out, rows, methods))
     return files
@@ -299,4 +323,5 @@ def write_editing_reports(out_dir: Path, run, methods: list[MethodSpec], directi
 
 
 __all__ = ["write_fidelity_reports", "write_editing_reports", "fidelity_table", "fidelity_markdown", "fidelity_csv", "win_counts",
+           "tuning_wins",
            "scatter_plots", "write_jsonl"]
