@@ -78,6 +78,56 @@ def nested_dissection(ys: np.ndarray, xs: np.ndarray, leaf: int = 64) -> np.ndar
     return np.concatenate(out)
 
 
+def _solve_spd(A, rhs: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
+    """Solve ``A x = rhs`` (``A`` the SPD ``[m,m]`` Laplacian of :func:`_laplacian_system`, ``rhs`` ``[m,C]``)
+    with one sparse LU factorisation in the nested-dissection order of the pixels ``ys, xs``: ``[m,C]``."""
+    import scipy.sparse.linalg as spla
+
+    perm = nested_dissection(ys, xs)
+    # A is symmetric positive definite: factorise P·A·Pᵀ in the nested-dissection order, no pivoting
+    lu = spla.splu(A[perm][:, perm].tocsc(), permc_spec="NATURAL", diag_pivot_thresh=0.0,
+                   options={"SymmetricMode": True})
+    x = np.empty_like(rhs)
+    x[perm] = lu.solve(rhs[perm])
+    return x
+
+
+def solve_guided(region: np.ndarray, known: np.ndarray, flow_down: np.ndarray, flow_right: np.ndarray) -> np.ndarray:
+    """Poisson equation with a general guidance field (Pérez et al. 2003, Eq. 7–8): ``Δf = div v`` in Ω.
+
+    region ``[H,W]`` bool (Ω); known ``[C,H,W]``: the Dirichlet values on ∂Ω (and the result outside Ω);
+    flow_down ``[C,H-1,W]`` and flow_right ``[C,H,W-1]``: the wanted differences ``f(p) − f(q)`` from each
+    pixel p to its neighbour q below / to the right (the guidance field v on the grid's edges). Discretely,
+    every pixel p in Ω gets ``Σ_q (f_p − f_q) = Σ_q v_pq`` over its in-image neighbours (image borders are
+    Neumann). Returns ``f`` ``[C,H,W]`` (float64): the solution in Ω, ``known`` elsewhere. A region that
+    touches no pixel outside it keeps ``known`` (nothing would fix the colour).
+    """
+    h, w = region.shape
+    C = known.shape[0]
+    # div[p] = Σ_q v_pq for the 4 neighbours q of p (v_qp = −v_pq)
+    div = np.zeros((C, h, w))
+    div[:, :-1, :] += flow_down
+    div[:, 1:, :] -= flow_down
+    div[:, :, :-1] += flow_right
+    div[:, :, 1:] -= flow_right
+    out = known.astype(np.float64).copy()
+    if not region.any():
+        return out
+    A, index, boundary = _laplacian_system(region)
+    ys, xs = np.nonzero(region)
+    rhs = div[:, ys, xs].T.copy()  # [m, C]
+    touches = False
+    for rows, ny, nx in boundary:
+        if rows.size:
+            touches = True
+            np.add.at(rhs, rows, known[:, ny, nx].T)
+    if not touches:
+        log.info("solve_guided: the region covers the whole image; nothing fixes the colour, kept as is")
+        return out
+    out[:, ys, xs] = _solve_spd(A, rhs, ys, xs).T
+    return out
+
+
 def poisson_blend(source: torch.Tensor, target: torch.Tensor, mask: torch.Tensor,
                   threshold: float = 0.5) -> torch.Tensor:
     """Paste ``source`` into ``target`` inside ``mask`` with matching colours at the seam.
@@ -87,8 +137,6 @@ def poisson_blend(source: torch.Tensor, target: torch.Tensor, mask: torch.Tensor
     mask (for a binary mask this is exactly Pérez et al.'s seamless cloning). -> ``[1,3,H,W]``.
     A region that touches no pixel outside it (nothing fixes the colour) keeps the source as is.
     """
-    import scipy.sparse.linalg as spla
-
     if source.shape != target.shape or source.dim() != 4 or source.shape[0] != 1:
         raise ValueError(f"source and target must both be [1,C,H,W] of one size, got {tuple(source.shape)} "
                          f"and {tuple(target.shape)}")
@@ -113,12 +161,7 @@ def poisson_blend(source: torch.Tensor, target: torch.Tensor, mask: torch.Tensor
         log.info("poisson_blend: the region covers the whole image; nothing to match, source kept")
         return alpha * source + (1 - alpha) * target
     ys, xs = np.nonzero(region)
-    perm = nested_dissection(ys, xs)
-    # A is symmetric positive definite: factorise P·A·Pᵀ in the nested-dissection order, no pivoting
-    lu = spla.splu(A[perm][:, perm].tocsc(), permc_spec="NATURAL", diag_pivot_thresh=0.0,
-                   options={"SymmetricMode": True})
-    h = np.empty_like(rhs)
-    h[perm] = lu.solve(rhs[perm])  # [m, C]
+    h = _solve_spd(A, rhs, ys, xs)  # [m, C]
     corrected = tgt.copy()  # outside Ω the corrected source equals the target
     corrected[:, ys, xs] = src[:, ys, xs] + h.T
     corr = torch.from_numpy(corrected).to(device=source.device, dtype=source.dtype).unsqueeze(0)

@@ -68,16 +68,21 @@ def edit_projection(G, projection, edits: Iterable[Edit | tuple], segments: Sequ
 
 
 @torch.no_grad()
-def edited_composite(G, original, edited, base_renders: torch.Tensor | None = None) -> torch.Tensor:
+def edited_composite(G, original, edited, base_renders: torch.Tensor | None = None, seams: bool = True) -> torch.Tensor:
     """The composite ``[1,3,R,R]`` of ``edited``, re-rendering only the codes that changed.
 
     Unchanged segments reuse ``base_renders`` (``[K,3,R,R]``, default: ``original.renders(G)``), so
     pixels outside the edited segments' masks equal ``original.composite`` bit for bit (a fresh
     batched render may differ from another batch in the last float bit).
+
+    ``seams``: where the edit shifts colours differently on the two sides of a segment border, Poisson-blend
+    the change across it (:func:`chunkygan.composite.seams.seamless_composite`, Sec. 5) — only inside the
+    edited segments' masks (``S_k > 0``), so every pixel outside them stays bit-identical too.
     """
     from ..composite.blend import compose as blend
 
-    r = original.renders(G) if base_renders is None else base_renders
+    base = original.renders(G) if base_renders is None else base_renders
+    r = base
     changed = [k for k in range(edited.codes.shape[0]) if not torch.equal(edited.codes[k], original.codes[k])]
     if changed:
         r = r.clone()
@@ -89,6 +94,11 @@ def edited_composite(G, original, edited, base_renders: torch.Tensor | None = No
         masks = resize(masks, tuple(r.shape[-2:]))
     sx = None if edited.static_mask is None else edited.static_mask.to(r)
     tg = None if edited.target is None else edited.target.to(r)
+    if seams and changed:
+        from ..composite.seams import seamless_composite
+
+        out = seamless_composite(r, masks, base_renders=base, allowed=masks[changed].sum(0)[0] > 0)
+        return out if sx is None else torch.where(sx >= 1, tg, sx * tg + (1 - sx) * out)  # Eq. 3
     return blend(r, masks, sx, tg if sx is not None else None)
 
 
