@@ -147,3 +147,34 @@ def test_edited_composite_fixes_hard_seams_and_keeps_everything_outside_the_edit
 
 def test_band_is_a_few_pixels():
     assert 1 <= SEAM_BAND <= 4
+
+
+@pytest.mark.parametrize("feather_arg, soft", [([], True), (["--feather", "0"], False)])
+def test_project_softens_semantic_masks_by_default(tmp_path, feather_arg, soft):
+    """`chunkygan project --masks LABELS.png` (hard semantic masks) feathers them by default; --feather 0 keeps them."""
+    import numpy as np
+    from click.testing import CliRunner
+    from PIL import Image
+    from tiny_generators import tiny_sg2
+
+    from chunkygan.cli import main
+    from chunkygan.generators.checkpoints import save_generator
+    from chunkygan.project.io import Projection
+
+    st, _ = save_generator(tiny_sg2(), tmp_path / "tiny.safetensors")
+    labels = np.zeros((16, 16), np.uint8)
+    labels[5:11, 5:11] = 1  # a square 'nose' in a background
+    Image.fromarray(labels).save(tmp_path / "labels.png")
+    Image.fromarray((np.random.default_rng(0).random((16, 16, 3)) * 255).astype(np.uint8)).save(tmp_path / "photo.png")
+    out = tmp_path / "out"
+    r = CliRunner().invoke(main, ["project", str(tmp_path / "photo.png"), "-o", str(out), "--generator", str(st),
+                                  "--masks", str(tmp_path / "labels.png"), "--steps", "1", "--snapshots", "0",
+                                  "--loss", "l2", *feather_arg])
+    assert r.exit_code == 0, r.output
+    masks = Projection.load(out).masks
+    jump = max(float(j.max()) for j in mask_jumps(masks))
+    if soft:
+        assert jump < HARD_JUMP and 0.2 < float(masks[1, 0, 5, 8]) < 0.8  # soft at the border
+        assert float(masks[1, 0, 8, 8]) > 0.95  # and still the segment inside
+    else:
+        assert jump == 1.0

@@ -116,7 +116,9 @@ def restore_snapshots(ck) -> list:
                    "logits from k-means), grid; or user masks: a folder of PNGs (one per segment) or one label "
                    "image (sets K).")
 @click.option("--refine-masks", is_flag=True, help="Optimise the user masks jointly (free logits started from them).")
-@click.option("--feather", type=FiniteFloat(0, 1000), default=0.0, show_default=True, help="Feather user masks by this many pixels.")
+@click.option("--feather", type=FiniteFloat(0, 1000), default=None,
+              help="Soften user masks: Gaussian σ in generator pixels (default 1: no seams at segment borders, "
+                   "docs/seams.md; 0 keeps them as given).")
 @click.option("--static-mask", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Greyscale PNG: white pixels keep the input unchanged (Eq. 3).")
 @click.option("--steps", type=click.IntRange(1, 1_000_000), default=200, show_default=True, help="Optimisation steps.")
@@ -172,6 +174,7 @@ def command(image, output, generator, space, segments, masks_path, refine_masks,
     from ..project.io import Projection, ProjectionFileError
     from ..project.outputs import finish_outputs, write_outputs
     from ..project.projector import ProjectionConfig, Projector
+    from ..composite.seams import SEMANTIC_FEATHER
     from ..segments.masks import MaskInputError, SegmentMasks, load_static_mask
 
     out = output_folder(output)  # refused here, before any work, if results could not be written
@@ -278,7 +281,8 @@ def command(image, output, generator, space, segments, masks_path, refine_masks,
             method = sp if k == 1 and user_masks is None else f"chunky-{sp}"
             cfg = ProjectionConfig(
                 method=method, segments=k, steps=steps, lambda_reg=lambda_reg, l2_weight=l2_weight, loss=loss,
-                lr=lr, mask_resolution=mask_resolution, seed=seed, snapshots=snapshots, feather=feather,
+                lr=lr, mask_resolution=mask_resolution, seed=seed, snapshots=snapshots,
+                feather=SEMANTIC_FEATHER if feather is None else feather,
                 masks=("refine" if refine_masks else "fixed") if user_masks is not None else (
                     mode if mode in ("kmeans", "grid") and k > 1 else "auto"),
                 init=str(init) if init else "auto",
