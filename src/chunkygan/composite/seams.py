@@ -1,22 +1,27 @@
 """Seams at segment borders: a number for how visible they are, and a composite without them (Sec. 5).
 
 The composite ``O = Σ_k G(X_k)·S_k`` (Eq. 1) has the gradient ``Σ_k S_k·∇G(X_k) + Σ_k G(X_k)·∇S_k``. The
-second term is the seam: where two neighbouring renders differ in colour, the mask's transition turns
-that difference into an edge that the photo does not have — a step for hard masks, a ramp for soft
-ones. The paper suppresses small discrepancies with soft masks and larger colour shifts with Poisson
-image editing; this module measures both and does the second:
+second term is the seam term: where neighbouring renders differ in colour, a mask transition turns that
+difference into an edge — a step for hard masks, a ramp for soft ones. The paper suppresses small
+discrepancies with soft masks and larger colour shifts of edits with Poisson image editing. Here:
 
 * :func:`segment_borders` — the 4-neighbour edges between pixels of different (argmax) segments;
-* :func:`seam_score` — how much stronger the composite's edges are along those borders than
-  elsewhere, relative to the photo (1 = borders look like the rest of the image);
-* :func:`border_colour_shift` — the colour difference between neighbouring renders along each border;
-* :func:`seamless_composite` — Eq. 1, then a Poisson solve (guidance: the mask-weighted gradients of
-  the renders, ``Σ_k S_k·∇G(X_k)``, i.e. the composite's gradient without the seam term) in a thin band
-  around the borders whose renders disagree by more than a threshold. Pixels outside that band are the
-  plain Eq. 1 composite, bit for bit.
+* :func:`seam_score` — how much stronger the image's edges are along those borders than elsewhere,
+  relative to a seam-free reference (the photo, or the unedited composite): 1 = borders look like the
+  rest of the image, above 1 = a seam;
+* :func:`seam_steps`, :func:`mask_jumps`, :func:`border_colour_shift` — the seam term per edge, how hard
+  each transition is, and the colour difference of neighbouring renders along each border;
+* :func:`seamless_composite` — Eq. 1, then a Poisson solve (:func:`~chunkygan.composite.poisson.solve_guided`)
+  in a thin band around the *hard* transitions whose seam term exceeds a threshold, with the composite's
+  gradient minus the seam term as guidance. For edits (``base_renders``) only the edit's change is
+  treated; this is :func:`chunkygan.edit.apply.edited_composite`'s default. Pixels outside the band are
+  the plain Eq. 1 composite, bit for bit.
 
-Colour values are in the generator's range ([-1,1]); ``LEVEL`` converts to 8-bit levels (1/255 of the
-full range is 2/255 in [-1,1]).
+Projections get no Poisson: their renders are fitted only inside their own segments, so the seam term
+carries real edges of the photo there; semantic masks are softened instead
+(:data:`SEMANTIC_FEATHER`, the default of ``chunkygan project --masks``). Measurements: docs/seams.md.
+
+Colour values are in the generator's range ([-1,1]); :data:`LEVEL` is one 8-bit level in those units.
 """
 from __future__ import annotations
 
