@@ -34,7 +34,7 @@ def main() -> None:
     ap.add_argument("--bank", default=None, help="default: src/chunkygan/data/directions-<generator>.safetensors")
     ap.add_argument("--report", default=None, help="default: docs/img/directions-<generator>.json")
     ap.add_argument("--samples", type=int, default=4000, help="labelled samples the boundaries are fitted on")
-    ap.add_argument("--layer-samples", type=int, default=24, help="held-out samples for the layer-range choice")
+    ap.add_argument("--layer-samples", type=int, default=48, help="held-out samples for the layer-range choice")
     ap.add_argument("--card-samples", type=int, default=500, help="held-out samples of each card")
     ap.add_argument("--card-strengths", type=float, nargs="+", default=[-2.0, -1.0, 0.0, 1.0, 2.0])
     ap.add_argument("--label-cache", default=None, help="where labels are cached (outside the repository)")

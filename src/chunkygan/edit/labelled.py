@@ -5,8 +5,9 @@ on disk in chunks (resumable), keyed by the generator's weight fingerprint, the 
 version, so fitting and re-fitting directions costs no labelling. Latents are W codes for style-based
 generators (``G.mapping(z)``, no truncation) and Z codes otherwise.
 
-Cost: the labellers dominate (64 px renders take ~1 ms each on one CPU thread; dlib age/gender ~40-60 ms
-and MediaPipe ~15 ms per image after upsampling to 128 px), so 4,000 samples take ~5 min per generator.
+Cost: the labellers dominate (64 px renders take ~1 ms each on one CPU thread; dlib age/gender ~200 ms with
+its six averaged views and MediaPipe ~15 ms per image after upsampling to 128 px), so 4,000 samples take
+~15 min per generator on one thread.
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ log = logging.getLogger(__name__)
 #: every built-in label (face extra); ``gender`` is P(male)
 LABELS = ("age", "gender", "smile", "eyes_open", "gaze_x", "gaze_y", "yaw", "pitch", "roll")
 #: bump when the labellers change what they return (invalidates cached labels)
-LABELLER_VERSION = "v2-min128"
+LABELLER_VERSION = "v3-tta"
 
 
 @dataclass
