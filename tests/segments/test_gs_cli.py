@@ -106,10 +106,15 @@ def test_edit_move_segments_moves_the_segment_latent(tmp_path, monkeypatch):
     assert not torch.equal(moved.mask_params["latent"], src.mask_params["latent"])
     assert (moved.masks - src.masks).abs().max() > 1e-4
     assert torch.allclose(moved.masks.sum(0), torch.ones_like(moved.masks[0]), atol=1e-5)
-    r = CliRunner().invoke(main, [*common, "-o", str(tmp_path / "still")])
+    r = CliRunner().invoke(main, [*common, "-o", str(tmp_path / "auto")])  # global edit of a G^S projection: moves
     assert r.exit_code == 0, r.output
-    still = Projection.load(tmp_path / "still" / "projection.safetensors")
-    assert torch.equal(still.masks, src.masks) and torch.equal(still.mask_params["latent"], src.mask_params["latent"])
+    auto = Projection.load(tmp_path / "auto" / "projection.safetensors")
+    assert torch.equal(auto.mask_params["latent"], moved.mask_params["latent"])
+    for extra in (["--fixed-segments"], ["--segments", "0"]):  # asked to keep them, or a local edit: masks stay
+        r = CliRunner().invoke(main, [*common, *extra, "-o", str(tmp_path / "still")])
+        assert r.exit_code == 0, r.output
+        still = Projection.load(tmp_path / "still" / "projection.safetensors")
+        assert torch.equal(still.masks, src.masks) and torch.equal(still.mask_params["latent"], src.mask_params["latent"])
     # a projection whose masks do not come from G^S is refused with the reason
     r = CliRunner().invoke(main, ["project", str(tmp_path / "t.png"), "-o", str(tmp_path / "free"), "--generator",
                                   str(gen), "--segments", "2", "--loss", "l2", "--snapshots", "0", "--steps", "2"])

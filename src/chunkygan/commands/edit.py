@@ -89,8 +89,10 @@ def check_projection_fits(G, gname: str, proj) -> None:
 @click.option("--generator", default=None, help="Generator name or checkpoint (default: the one in the projection).")
 @click.option("--poisson", is_flag=True, help="Poisson-blend the edited segments into the unedited composite "
               "(removes colour shifts at segment borders; local edits only).")
-@click.option("--move-segments", is_flag=True, help="Also move the segment latent X^S along the directions so the "
-              "segment shapes follow geometric edits such as yaw (projections made with --auto; Sec. 4.2).")
+@click.option("--move-segments/--fixed-segments", "move_segments", default=None,
+              help="Move the segment latent X^S along the directions so the segment shapes follow geometric edits "
+              "such as yaw (Sec. 4.2), or keep the masks fixed. Default: move for global edits of a projection "
+              "whose masks come from G^S (the default for faces), fixed otherwise.")
 @click.option("--segment-head", type=click.Path(dir_okay=False), default=None,
               help="With --move-segments: the segment head the projection used (default: the recorded one).")
 @click.option("--paste", "paste_mode", type=click.Choice(["delta", "poisson", "alpha", "whole"]), default="delta",
@@ -146,6 +148,8 @@ def command(projection, directions, segments, layers, bank, generator, poisson, 
             raise click.BadParameter(f"{segments!r}: the projection has segments 0-{proj.num_segments - 1}",
                                      param_hint="--segments")
         mask_source = None
+        if move_segments is None:  # the paper moves X^S with the codes in G^S mode (Sec. 4.2); local edits keep it
+            move_segments = (seg is None and proj.mask_source == "generator" and "latent" in proj.mask_params)
         if move_segments:
             from ..segments.gs import mask_source_for
 
