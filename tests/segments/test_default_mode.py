@@ -80,6 +80,10 @@ def test_project_default_is_gs_for_a_face_and_kmeans_otherwise(tiny_with_default
     assert proj.mask_source == "logits" and proj.num_segments == 4 and "no face" in r.output
     r = CliRunner().invoke(main, ["project", *base, "--masks", "nonsense", "-o", str(tmp_path / "bad")])
     assert r.exit_code != 0 and "kmeans" in r.output
+    # a K the head cannot make is refused in one line, never silently replaced by the head's K
+    r = CliRunner().invoke(main, ["project", *base, "--masks", "gs", "--segments", "4", "-o", str(tmp_path / "k4")])
+    assert r.exit_code != 0 and "K = 3" in r.output and "Traceback" not in r.output
+    assert not (tmp_path / "k4" / "projection.safetensors").exists()
 
 
 NEED_SCRFD = missing(("onnxruntime",), ("scrfd-500m-kps",))

@@ -243,6 +243,10 @@ def command(image, output, generator, space, segments, masks_path, refine_masks,
     if mode == "gs":
         try:
             source = make_gs_source()
+            if segments is not None and segments != source.num_segments:
+                raise click.ClickException(f"--segments {segments}: the segment head makes K = {source.num_segments} "
+                                           "masks; drop --segments, or train a head with that many classes "
+                                           "(`chunkygan segments train`), or use --masks kmeans")
             segments = source.num_segments
         except click.ClickException as e:
             if probe is None:  # G^S was asked for by name
