@@ -75,6 +75,15 @@ def test_save_parts_writes_an_editable_label_image(parts, photos, tmp_path):
     mouth = np.asarray(Image.open(tmp_path / f"mask_{p.names.index('mouth')}_mouth.png"), dtype=np.float32) / 255
     assert np.abs(mouth - p["mouth"][0, 0].numpy()).max() < 1 / 255 + 1e-6
     assert (tmp_path / "preview.png").is_file()
+    # the folder passed back as --masks gives exactly the parts, not labels.png / preview.png as extra masks
+    from chunkygan.segments.masks import MaskInputError, SegmentMasks
+
+    back = SegmentMasks.load(tmp_path)
+    assert back.num_segments == len(p.names)
+    assert (back.tensor[p.names.index("mouth"), 0] - p["mouth"][0, 0]).abs().max() < 1 / 255 + 1e-6
+    (tmp_path / f"mask_{p.names.index('mouth')}_mouth.png").unlink()
+    with pytest.raises(MaskInputError, match="do not exist"):
+        SegmentMasks.load(tmp_path)
 
 
 def test_no_face_is_a_clear_error():

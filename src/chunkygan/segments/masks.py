@@ -285,13 +285,16 @@ class SegmentMasks:
                     complete: bool = True) -> "SegmentMasks":
         """Read every ``*.png`` in ``folder`` (sorted by name) as one soft mask (white = inside).
 
-        With ``complete`` (default), pixels the masks do not fully cover go to an extra "rest"
+        A folder written by ``chunkygan masks`` (its ``parts.json`` lists the mask files) gives exactly those
+        masks in that order; its ``labels.png`` and ``preview.png`` are not masks. With ``complete`` (default), pixels the masks do not fully cover go to an extra "rest"
         segment (``1 − Σ_k S_k``), so user masks need not tile the image; overlaps are renormalised.
         """
         folder = Path(folder)
         if not folder.is_dir():
             raise MaskInputError(f"{folder}: not a folder; give a folder of PNG masks (one per segment)")
-        files = sorted(p for p in folder.iterdir() if p.suffix.lower() == ".png" and not p.name.startswith("."))
+        files = _listed_parts(folder)
+        if files is None:
+            files = sorted(p for p in folder.iterdir() if p.suffix.lower() == ".png" and not p.name.startswith("."))
         if not files:
             raise MaskInputError(f"{folder}: contains no .png masks")
         masks = []
@@ -318,6 +321,29 @@ class SegmentMasks:
 
     def save_preview(self, path: str | os.PathLike, image: torch.Tensor | None = None, alpha: float = 0.5) -> Path:
         return imageio.save_image(self.preview(image, alpha), path)
+
+
+def _listed_parts(folder: Path) -> list[Path] | None:
+    """The mask files a ``chunkygan masks`` folder lists in its ``parts.json``; None for any other folder."""
+    import json
+
+    meta_path = folder / "parts.json"
+    if not meta_path.is_file():
+        return None
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (OSError, ValueError) as e:
+        raise MaskInputError(f"{meta_path}: unreadable ({e}); delete it to read every PNG in the folder") from None
+    if not isinstance(meta, dict) or meta.get("format") != "chunkygan.face_parts":
+        return None
+    names = meta.get("masks")
+    if not isinstance(names, list) or not all(isinstance(n, str) and "/" not in n and "\\" not in n for n in names):
+        raise MaskInputError(f"{meta_path}: 'masks' must list the mask file names")
+    files = [folder / n for n in names]
+    gone = [f.name for f in files if not f.is_file()]
+    if gone:
+        raise MaskInputError(f"{folder}: parts.json lists {', '.join(gone)}, which do not exist; rerun `chunkygan masks`")
+    return files
 
 
 def load_static_mask(path: str | os.PathLike, size: int | tuple[int, int]) -> torch.Tensor:
