@@ -194,6 +194,38 @@ def test_project_pti_then_edit_the_tuned_projection(G, tmp_path):
     assert r.exit_code == 0 and not (out / DELTA_FILE).exists()
 
 
+def test_single_image_pti_uses_the_batch_step_and_an_untuned_rerun_removes_only_its_files(tmp_path, monkeypatch):
+    """`project IMAGE --pti` tunes through batch.tuning.tune_into; a rerun without --pti removes the delta and
+    reconstruction_pti.png (the old code kept the png) and nothing the command does not own."""
+    import chunkygan.batch.tuning as tuning
+    from chunkygan.cli import main
+    from chunkygan.generators.checkpoints import save_generator
+
+    gen, _ = save_generator(tiny_sg2(), tmp_path / "tiny.safetensors")
+    photo = tmp_path / "photo.png"
+    Image.fromarray((torch.rand(R, R, 3, generator=torch.Generator().manual_seed(1)) * 255).byte().numpy()).save(photo)
+    out = tmp_path / "out"
+    base = ["project", str(photo), "-o", str(out), "--generator", str(gen), "--segments", "2", "--steps", "1",
+            "--loss", "l2", "--snapshots", "0", "--device", "cpu"]
+    calls = []
+    real = tuning.tune_into
+    monkeypatch.setattr(tuning, "tune_into", lambda folder, *a, **kw: calls.append(folder) or real(folder, *a, **kw))
+    r = CliRunner().invoke(main, base + ["--pti", "2"], catch_exceptions=False)
+    assert r.exit_code == 0 and calls == [out] and "PTI: LPIPS" in r.output, r.output
+    assert (out / DELTA_FILE).is_file() and (out / "reconstruction_pti.png").is_file()
+    assert json.loads((out / "metrics.json").read_text())["pti"]["steps"] == 2
+    (out / "notes.txt").write_text("mine")  # the user's own files in the output folder
+    (tmp_path / "keep.png").write_bytes((out / "reconstruction_pti.png").read_bytes())
+    (out / "pti_preview.png").symlink_to(tmp_path / "keep.png")
+    r = CliRunner().invoke(main, base, catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    assert not (out / DELTA_FILE).exists() and not (out / "reconstruction_pti.png").exists()
+    assert "removed" in r.output and "pti" not in json.loads((out / "metrics.json").read_text())
+    assert (out / "notes.txt").read_text() == "mine" and (out / "pti_preview.png").is_symlink()
+    assert (tmp_path / "keep.png").is_file() and calls == [out]
+    assert load_tuned_projection(out, tiny_sg2())[1] is None  # untuned, and no stale delta to refuse
+
+
 def test_edit_session_tuned_layer_round_trip(G, proj, tmp_path):
     from chunkygan.session import EditSession, SessionError
 

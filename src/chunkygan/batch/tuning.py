@@ -1,11 +1,13 @@
-"""Pivotal tuning after a projection, writing its files into a projection folder (batch and evaluation).
+"""Pivotal tuning after a projection, writing its files into a projection folder (one image, batch, evaluation).
 
-:func:`tune_into` is the per-image PTI stage of ``chunkygan project IMAGE... --pti`` and of the
-evaluation's ``w+ + pti`` rows: it tunes the generator around the projection's K pivots
+:func:`tune_into` is the per-image PTI stage of ``chunkygan project IMAGE... --pti``, of the evaluation's
+``w+ + pti`` rows and of the single-image ``chunkygan project IMAGE --pti`` (commands/_pti.py), so every path
+writes the same files the same way. It tunes the generator around the projection's K pivots
 (:class:`~chunkygan.project.pti.PivotalTuner`), writes ``pti_delta.safetensors`` and
 ``reconstruction_pti.png`` beside where ``projection.safetensors`` goes, records the delta in the
 projection (``config.pti``) and its metrics in ``metrics["pti"]``. The caller then writes the
-projection's own files and its completion marker, exactly as the single-image ``--pti`` path does.
+projection's own files and its completion marker (``done.json`` in a batch, metrics.json for one image).
+:func:`drop_delta` is the other half: an untuned rerun into the same folder removes both files.
 """
 from __future__ import annotations
 
@@ -40,13 +42,15 @@ def tune_into(folder: str | os.PathLike, G, proj, config, *, callback: Callable 
     return delta
 
 
-def drop_delta(folder: str | os.PathLike) -> None:
-    """An untuned result must not keep an older run's delta and tuned reconstruction beside it."""
+def drop_delta(folder: str | os.PathLike) -> list[Path]:
+    """An untuned result must not keep an older run's delta and tuned reconstruction beside it.
+
+    Removes only those two names, and only regular files (never a link or a folder); returns the removed paths.
+    """
     from ..fileio import remove_owned
     from ..project.pti import DELTA_FILE
 
-    remove_owned(Path(folder) / DELTA_FILE)
-    remove_owned(Path(folder) / TUNED_RECONSTRUCTION)
+    return [p for p in (Path(folder) / DELTA_FILE, Path(folder) / TUNED_RECONSTRUCTION) if remove_owned(p)]
 
 
 __all__ = ["tune_into", "drop_delta", "TUNED_RECONSTRUCTION"]

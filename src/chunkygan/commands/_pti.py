@@ -28,32 +28,30 @@ def pti_options(f):
     return f
 
 
-def run_pti(G, result, out: Path, steps: int, lr: float, target_lpips, locality: float, mode: str):
-    """Tune ``G`` around ``result``'s pivots with a progress bar, write the delta and the tuned reconstruction
-    into ``out``, and record the PTI metrics in ``result`` (so metrics.json, written last, has them)."""
+def run_pti(G, result, out: Path, steps: int, lr: float, target_lpips, locality: float, mode: str, loss_fn=None):
+    """Tune ``G`` around ``result``'s pivots with a progress bar through the batch's per-image step
+    (:func:`chunkygan.batch.tuning.tune_into`: the delta and reconstruction_pti.png into ``out``, the PTI
+    metrics into ``result``, so metrics.json, written last, has them). ``loss_fn``: the projector's loss."""
     from tqdm import tqdm
 
-    from ..imageio import save_image
-    from ..project.pti import DELTA_FILE, PivotalTuner, PTIConfig, attach, tuned_composite
+    from ..batch.tuning import tune_into
+    from ..project.pti import PTIConfig
 
     try:
-        tuner = PivotalTuner(G, result, PTIConfig(steps=steps, lr=lr, target_lpips=target_lpips, locality=locality,
-                                                  mode=mode))
+        config = PTIConfig(steps=steps, lr=lr, target_lpips=target_lpips, locality=locality, mode=mode)
     except ValueError as e:
         raise click.ClickException(str(e)) from None
     click.echo(f"pivotal tuning ({mode}, up to {steps} steps, lr {lr:g})")
     with tqdm(total=steps, desc="pti", unit="step", dynamic_ncols=True) as bar:
-        for info in tuner:
+        def on_step(info):
             bar.n = info.step
             bar.set_postfix(refresh=True, **({"lpips": f"{info.lpips:.4f}"} if info.lpips is not None
                                              else {"loss": f"{info.loss:.4f}"}))
-    delta = tuner.result()
-    out.mkdir(parents=True, exist_ok=True)
-    delta.save(out / DELTA_FILE)
-    attach(result, delta)
-    save_image(tuned_composite(G, result, delta).cpu(), out / "reconstruction_pti.png")
+        try:
+            delta = tune_into(out, G, result, config, callback=on_step, loss_fn=loss_fn)
+        except ValueError as e:  # e.g. a projection without its target
+            raise click.ClickException(str(e)) from None
     m = delta.meta["metrics"]
-    result.metrics = {**result.metrics, "pti": m}
     stop = " (reached the target)" if m["stopped_early"] else ""
     click.echo(f"PTI: LPIPS {m['lpips_before']:.4f} -> {m['lpips']:.4f} in {m['steps']} steps{stop}, "
                f"{m['seconds']:.1f} s; delta {m['bytes'] / 2 ** 20:.1f} MiB ({m['dtype']})")
@@ -61,12 +59,11 @@ def run_pti(G, result, out: Path, steps: int, lr: float, target_lpips, locality:
 
 
 def drop_stale_delta(out: Path) -> None:
-    """A projection written without --pti must not pick up an older run's delta from the same folder."""
-    from ..project.pti import DELTA_FILE
+    """A projection written without --pti must not keep an older run's delta or tuned reconstruction
+    (:func:`chunkygan.batch.tuning.drop_delta`, as a batch does)."""
+    from ..batch.tuning import drop_delta
 
-    stale = out / DELTA_FILE
-    if stale.is_file():
-        stale.unlink()
+    for stale in drop_delta(out):
         click.echo(f"note: removed {stale} from an earlier --pti run (it belonged to the old projection)")
 
 

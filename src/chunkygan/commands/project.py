@@ -320,7 +320,7 @@ def command(image, output, generator, space, segments, masks_path, refine_masks,
                 save_checkpoint(p, ck_path)
     result = p.result(with_metrics=True)
     if pti_steps > 0:  # pivotal tuning around the K pivots (project/pti.py); its metrics go into metrics.json
-        run_pti(G, result, out, pti_steps, pti_lr, pti_target_lpips, pti_locality, pti_mode)
+        run_pti(G, result, out, pti_steps, pti_lr, pti_target_lpips, pti_locality, pti_mode, loss_fn=p.loss_fn)
     else:
         drop_stale_delta(out)
     files = write_outputs(out, result, G, p.snapshots, complete=False)
