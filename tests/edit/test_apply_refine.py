@@ -138,3 +138,22 @@ def test_fill_hole_lowers_loss_inside_s2_and_keeps_the_rest(sg2):
     inside = s2[0, 0] == 1
     torch.testing.assert_close(res.composite[0][:, inside], res.render[0][:, inside])
     assert not torch.equal(res.code, x1)
+
+
+def test_a_w_projection_takes_layer_range_edits_as_w_plus(sg2):
+    """A W projection edited on a layer range becomes W+ (each layer its W code first); full-range edits stay W."""
+    g = torch.Generator().manual_seed(5)
+    codes = get_space("w").mean(sg2, 2) + 0.3 * torch.randn(2, 16, generator=g)
+    masks = torch.softmax(torch.randn(2, 1, 16, 16, generator=g), 0)
+    proj = Projection(codes=codes, space="w", masks=masks, generator=sg2.name)
+    d = Direction("pose", "w", torch.randn(16, generator=g), sg2.name, layers=(0, 2))
+    zero = edit_projection(sg2, proj, [(d, 0.0)])
+    assert zero.space == "w" and torch.equal(zero.codes, proj.codes)
+    out = edit_projection(sg2, proj, [(d, 1.5)])
+    assert out.space == "w+" and out.codes.shape == (2, sg2.num_ws, 16)
+    torch.testing.assert_close(out.codes[:, 2:], codes.unsqueeze(1).expand(-1, sg2.num_ws - 2, -1))  # untouched layers
+    assert not torch.allclose(out.codes[:, :2], codes.unsqueeze(1).expand(-1, 2, -1))
+    same = edit_projection(sg2, proj, [(d, 1e-9)])  # the promotion itself changes no pixel
+    torch.testing.assert_close(same.composite(sg2), proj.composite(sg2), atol=1e-5, rtol=0)
+    full = edit_projection(sg2, proj, [(d.with_layers(None), 1.0)])
+    assert full.space == "w"

@@ -13,7 +13,7 @@ from typing import Iterable, Sequence
 
 import torch
 
-from .directions import DirectionError, Edit, apply_edits, direction_delta
+from .directions import DirectionError, Edit, apply_edits, direction_delta, parse_layers
 
 
 def space_of_code(G, code: torch.Tensor) -> str:
@@ -30,15 +30,30 @@ def space_of_code(G, code: torch.Tensor) -> str:
     raise DirectionError(f"a code of shape {tuple(code.shape)} fits none of the generator {G.name!r} spaces")
 
 
+def _as_w_plus_if_layered(G, projection, edits: list[Edit]):
+    """``projection`` in W+ (codes broadcast over the layers) when a W projection gets a layer-range edit."""
+    if projection.space != "w" or "w+" not in getattr(G, "spaces", ()):
+        return projection
+    full = (None, (0, G.num_ws))
+    layered = any(float(e.strength) != 0.0 and (e.direction.space == "w+" or
+                  (parse_layers(e.layers) if e.layers is not None else e.direction.layers) not in full) for e in edits)
+    if not layered:
+        return projection
+    codes = projection.codes.unsqueeze(1).expand(-1, G.num_ws, -1).contiguous()
+    return replace(projection, codes=codes, space="w+")
+
+
 def edit_projection(G, projection, edits: Iterable[Edit | tuple], segments: Sequence[int] | None = None,
                     mask_source=None, move_mask_latent: bool = False):
     """A new :class:`~chunkygan.project.io.Projection` with edited codes (the input is untouched).
 
     ``segments``: codes to edit (None = all: a global edit). With ``move_mask_latent`` and a
     ``mask_source`` that has a segment latent (``GeneratorMasks``), ``X^S`` moves along the same
-    directions and the masks are re-rendered from it.
+    directions and the masks are re-rendered from it. A W projection ``[K,w_dim]`` edited along a layer
+    range becomes a W+ projection ``[K,num_ws,w_dim]`` (every layer its W code first: the same images).
     """
     edits = [e if isinstance(e, Edit) else Edit(*e) for e in edits]
+    projection = _as_w_plus_if_layered(G, projection, edits)
     codes = apply_edits(G, projection.codes.to(_device(G)), projection.space, edits, segments)
     new = replace(projection, codes=codes.to(projection.codes.device),
                   mask_params=dict(projection.mask_params))
