@@ -2,6 +2,8 @@
 
 Input: folders written by ``chunkygan project PHOTO --align --segments 4 -o DIR`` (K = 4 projections that
 record their photo and face transform), e.g. of scikit-image's astronaut and matplotlib's Grace Hopper.
+Global edits move G^S's segment latent with the codes when the masks come from G^S, as ``chunkygan edit``
+does by default (``--fixed-segments`` keeps the masks).
 
 1. **Photo checks** (issue #17): every named direction of the bank at strengths -2, 0, +2 (global edits),
    each composite scored by the face labellers (64 px renders are upsampled to 128 px before detection):
@@ -42,6 +44,7 @@ def main() -> None:
     ap.add_argument("--bank", default=None, help="direction bank (default: the generator's)")
     ap.add_argument("--out", default="docs/img")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--fixed-segments", action="store_true", help="keep G^S masks fixed (default: move X^S too)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     from chunkygan.align.ffhq import FaceTransform, paste_back, paste_back_local
@@ -55,6 +58,7 @@ def main() -> None:
     from chunkygan.imageio import load_image, save_image
     from chunkygan.losses.lpips import LPIPS
     from chunkygan.project.io import Projection
+    from chunkygan.segments.gs import mask_source_for
 
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -72,13 +76,16 @@ def main() -> None:
             report["generator"], report["named"] = G.name, named
         photo_name = folder.name
         recon = proj.composite(G)
+        moving = proj.mask_source == "generator" and not a.fixed_segments
+        ms = mask_source_for(G, proj) if moving else None
+        edit = lambda edits: edit_projection(G, proj, edits, mask_source=ms, move_mask_latent=moving)
         rows = {}
         tiles.append(recon)
         base = label_images(recon, tuple(dict.fromkeys(TARGETS[n] for n in named)), missing="nan")
         caps.append(f"{photo_name}\nK={proj.num_segments} projection")
         for n in named:
             label = TARGETS[n]
-            imgs = {s: edit_projection(G, proj, [(bank[n], s)]).composite(G) for s in STRENGTHS if s != 0}
+            imgs = {s: edit([(bank[n], s)]).composite(G) for s in STRENGTHS if s != 0}
             sc = {s: float(label_images(im, (label,), missing="nan")[label][0]) for s, im in imgs.items()}
             sc[0.0] = float(base[label][0])
             rows[n] = {"label": label, "scores": {f"{s:+g}": round(sc[s], 3) for s in STRENGTHS},
@@ -86,7 +93,9 @@ def main() -> None:
             for s in (-2.0, 2.0):
                 tiles.append(imgs[s])
                 caps.append(f"{n} {s:+g}\n{label} {sc[0.0]:.2f}->{sc[s]:.2f}")
-        report["photos"][photo_name] = {"directions": rows}
+        report["photos"][photo_name] = {"directions": rows, "masks": proj.mask_source, "segments_moved": moving,
+                                        "projection": json.loads((folder / "metrics.json").read_text())
+                                        if (folder / "metrics.json").is_file() else {}}
         print(photo_name, json.dumps(rows), flush=True)
 
         # -- paste-back comparison --------------------------------------------------------------------
@@ -94,7 +103,7 @@ def main() -> None:
         photo = load_image(Path(info["photo"]))
         tr = FaceTransform.load(folder / info["transform"])
         n = "smile" if "smile" in bank else (named[0] if named else bank.names()[0])
-        edited = edit_projection(G, proj, [(bank[n], 2.0)]).composite(G)
+        edited = edit([(bank[n], 2.0)]).composite(G)
         results = {"whole face (old)": paste_back(edited, photo, tr)}
         for mode in ("alpha", "poisson", "delta"):
             results[f"local {mode}"] = paste_back_local(edited, recon, photo, tr, mode=mode)

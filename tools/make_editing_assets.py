@@ -42,6 +42,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--parts", default=None, help="where each direction's measurement is kept "
                     "(default /work/cache/editing-parts/<generator>); runs with different --names can go in parallel")
+    ap.add_argument("--ridge", action="store_true", help="also try the ridge-regression normal of each label "
+                    "(chunkygan.edit.discover.ridge_normal) in the measured choice")
     ap.add_argument("--assemble", action="store_true", help="build the bank and report from the measured parts")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
@@ -76,6 +78,9 @@ def main() -> None:
     fitted = [d for d in fit_directions(G, data.latents, data.space, data.scores) if d.name in targets]
     # the same boundaries without conditioning: which one ships is measured on held-out samples, like the layers
     plain = {d.name: d for d in fit_directions(G, data.latents, data.space, data.scores, corr_threshold=2.0)}
+    # a ridge-regression normal on every sample (continuous labels): better for the noisy age label
+    ridge = {d.name: d for d in fit_directions(G, data.latents, data.space, data.scores, corr_threshold=2.0,
+                                               method="ridge")}
     report["timings_s"]["fit"] = round(time.perf_counter() - t, 2)
 
     parts = Path(a.parts or f"/work/cache/editing-parts/{name}")
@@ -90,9 +95,11 @@ def main() -> None:
             others = [v for v in (mp if label in mp else ["age", "gender", *mp]) if v != label]
             lab_all = face_labeller(tuple(dict.fromkeys([label, *others])))
             variants = {}
-            for kind, cand in (("conditional", d), ("plain", plain[d.name])):
+            for kind, cand in (("conditional", d), ("plain", plain[d.name]), ("ridge", ridge[d.name])):
                 if kind == "plain" and torch.equal(cand.vector, d.vector):
                     continue  # nothing was correlated: both are the same
+                if kind == "ridge" and not a.ridge:
+                    continue
                 chosen, rows = choose_layers(G, cand, lab_all, label, lay_lat, data.space, others, label_std)
                 variants[kind] = (chosen, rows, max(r["score"] for r in rows) if rows else 0.0)
             kind = max(variants, key=lambda k: variants[k][2])
@@ -124,6 +131,8 @@ def main() -> None:
         lay = entry["layers"]
         if entry.get("variant") == "plain":
             d = plain[d.name]
+        elif entry.get("variant") == "ridge":
+            d = ridge[d.name]
         d = d.with_layers(None if lay is None else (lay[0], lay[1] + 1))
         d.card = entry["card"]
         if d.card["shipped"] and d.card["samples"] >= 500:

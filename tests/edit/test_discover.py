@@ -196,3 +196,19 @@ def test_boundary_from_labelled_scores_and_bank(tmp_path, sg2):
     bank = DirectionBank.for_generator(sg2, sefa(sg2, k=2) + pca(sg2, k=2, samples=200) + [d])
     p = bank.save(tmp_path / "b.safetensors")
     assert DirectionBank.load(p).names() == ["sefa_0", "sefa_1", "pca_0", "pca_1", "ones"]
+
+
+def test_ridge_normal_finds_a_planted_direction_and_tends_to_the_covariance_direction():
+    from chunkygan.edit.discover import attribute_normals, ridge_normal
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(800, 6, generator=g) * torch.tensor([3.0, 1, 1, 1, 0.2, 0.2])  # anisotropic latents
+    true = torch.tensor([0.0, 1, 0, 0, 0, 0])
+    y = x @ true + 0.05 * torch.randn(800, generator=g)
+    assert float(ridge_normal(x, y, alpha=1e-4) @ true) > 0.999  # almost plain least squares: the true normal
+    xc, yc = x - x.mean(0), y - y.mean()
+    cov = (xc.T @ yc) / (xc.T @ yc).norm()
+    assert float(ridge_normal(x, y, alpha=1e6) @ cov) > 0.999  # heavy ridge: the covariance direction
+    y[::7] = float("nan")  # unread samples are left out, not propagated
+    n = attribute_normals(x, {"a": y}, method="ridge")["a"]
+    assert torch.isfinite(n).all() and float(n @ true) > 0.99

@@ -318,7 +318,7 @@ def make_default_bank(G, k: int = 5, samples: int = 2000, seed: int = 0, save: b
 
 
 def attribute_normals(latents: torch.Tensor, scores: dict[str, torch.Tensor], ratio: float = 0.3,
-                      method: str = "mean") -> dict[str, torch.Tensor]:
+                      method: str = "mean", ridge_alpha: float = 1.0) -> dict[str, torch.Tensor]:
     """Unit boundary normal ``[D]`` per label from the top vs bottom ``ratio`` of the samples the labeller
     read (finite scores), pointing towards higher scores. ``latents`` ``[N,D]``, scores ``[N]``.
 
@@ -327,13 +327,17 @@ def attribute_normals(latents: torch.Tensor, scores: dict[str, torch.Tensor], ra
     ``"logistic"``: :func:`fit_boundary`. Measured on ``stylegan2-faces-64`` (1,000 labelled samples,
     24 held-out, strengths -2/0/2): the logistic normal falls into low-variance W directions (smile
     0.021 score/unit, monotone on 70%; age 0.42 years/unit, 50%), the mean difference does not
-    (smile 0.094, 95%; age 6.4, 75%).
+    (smile 0.094, 95%; age 6.4, 75%). ``"ridge"``: :func:`ridge_normal` on every read sample (continuous
+    scores, no classes).
     """
     out = {}
     for name, s in scores.items():
         ok = torch.isfinite(s)
         if ok.sum() < 20:
             raise ValueError(f"label {name!r}: only {int(ok.sum())} samples were read by the labeller; need 20+")
+        if method == "ridge":
+            out[name] = ridge_normal(latents[ok], s[ok], ridge_alpha)
+            continue
         idx, lab = scores_to_labels(s[ok], ratio)
         x = latents[ok][idx].double()
         if method == "mean":
@@ -342,8 +346,25 @@ def attribute_normals(latents: torch.Tensor, scores: dict[str, torch.Tensor], ra
         elif method == "logistic":
             out[name] = fit_boundary(x, lab)
         else:
-            raise ValueError(f"method must be 'mean' or 'logistic', not {method!r}")
+            raise ValueError(f"method must be 'mean', 'logistic' or 'ridge', not {method!r}")
     return out
+
+
+def ridge_normal(latents: torch.Tensor, scores: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
+    """Unit normal ``[D]`` of the ridge regression of ``scores [N]`` on ``latents [N,D]`` (both centred).
+
+    ``w = (XᵀX + λI)⁻¹ Xᵀy`` with ``λ = alpha × mean eigenvalue of XᵀX``: between the whitened least-squares
+    normal (``alpha -> 0``, which falls into low-variance directions like the logistic one) and the
+    covariance direction ``Xᵀy`` (``alpha -> ∞``, close to the class-mean difference). Measured for ``age`` on
+    ``stylegan2-faces-64`` (4,000 labelled samples, 110 held-out, strengths -2..2): monotone on 86-87% with
+    λ = 1,000-10,000 (alpha 0.4-4.4) against 76% for the conditional class-mean normal.
+    """
+    x = latents.double() - latents.double().mean(0)
+    y = scores.double() - scores.double().mean()
+    gram = x.T @ x
+    lam = float(alpha) * float(torch.diagonal(gram).mean())
+    v = torch.linalg.solve(gram + lam * torch.eye(gram.shape[0], dtype=gram.dtype), x.T @ y)
+    return (v / v.norm().clamp_min(1e-12)).float()
 
 
 def project_out(normal: torch.Tensor, others: Sequence[torch.Tensor]) -> torch.Tensor:

@@ -49,10 +49,14 @@ def layer_candidates(G) -> list[tuple[int, int] | None]:
 
 
 def fit_directions(G, latents: torch.Tensor, space: str, scores: dict[str, torch.Tensor],
-                   targets: dict[str, str] = TARGETS, corr_threshold: float = 0.2) -> list[Direction]:
-    """Conditional InterFaceGAN directions (all layers) for ``targets`` from labelled ``latents [N,D]``."""
+                   targets: dict[str, str] = TARGETS, corr_threshold: float = 0.2,
+                   method: str = "mean") -> list[Direction]:
+    """Conditional InterFaceGAN directions (all layers) for ``targets`` from labelled ``latents [N,D]``.
+
+    ``method``: the boundary normal (:func:`~chunkygan.edit.discover.attribute_normals`): ``mean`` (class-mean
+    difference of the top/bottom 30%) or ``ridge`` (ridge regression on every sample)."""
     labels = sorted(set(targets.values()))
-    normals = attribute_normals(latents, {k: scores[k] for k in labels})
+    normals = attribute_normals(latents, {k: scores[k] for k in labels}, method=method)
     out = []
     for name, label in targets.items():
         cond = correlated_labels(scores, label, [l for l in labels if l != label], corr_threshold)
@@ -60,7 +64,7 @@ def fit_directions(G, latents: torch.Tensor, space: str, scores: dict[str, torch
         read = int(torch.isfinite(scores[label]).sum())
         out.append(Direction(name=name, space=space, vector=v, generator=G.name, scale=_latent_std(latents, v),
                              source="interfacegan", default_strength=1.0, strength_range=(-3.0, 3.0),
-                             description=f"{MEANING.get(name, label)}; InterFaceGAN boundary of {label!r} from {read} "
+                             description=f"{MEANING.get(name, label)}; {'ridge-regression normal' if method == 'ridge' else 'InterFaceGAN boundary'} of {label!r} from {read} "
                                          f"labelled samples" + (f", conditioned on {', '.join(f'{c} (r={r:+.2f})' for c, r in cond.items())}" if cond else "")))
     return out
 
