@@ -72,7 +72,7 @@ def main() -> None:
             G = load_generator(proj.generator)
             bank = load_bank_for(G, a.bank)
             bank.check(G)
-            named = [n for n in TARGETS if n in bank]
+            named = [m for n in TARGETS for m in (n, f"{n}_unverified") if m in bank]  # near misses too, so named
             report["generator"], report["named"] = G.name, named
         photo_name = folder.name
         recon = proj.composite(G)
@@ -81,10 +81,11 @@ def main() -> None:
         edit = lambda edits: edit_projection(G, proj, edits, mask_source=ms, move_mask_latent=moving)
         rows = {}
         tiles.append(recon)
-        base = label_images(recon, tuple(dict.fromkeys(TARGETS[n] for n in named)), missing="nan")
+        target = lambda n: TARGETS[n.removesuffix("_unverified")]
+        base = label_images(recon, tuple(dict.fromkeys(target(n) for n in named)), missing="nan")
         caps.append(f"{photo_name}\nK={proj.num_segments} projection")
         for n in named:
-            label = TARGETS[n]
+            label = target(n)
             imgs = {s: edit([(bank[n], s)]).composite(G) for s in STRENGTHS if s != 0}
             sc = {s: float(label_images(im, (label,), missing="nan")[label][0]) for s, im in imgs.items()}
             sc[0.0] = float(base[label][0])

@@ -10,7 +10,8 @@ For ``--generator`` (default: the default generator; run it for ``stylegan2-face
 3. measure each direction's card on ``--card-samples`` (500) further held-out samples and keep it as a
    part file (``--parts``; runs for different ``--names`` may go in parallel);
 4. ``--assemble``: a direction with a monotone response on fewer than 90% of the card samples is *not*
-   shipped under its name (it is listed in the report); add SeFa (5) and PCA (5) directions (unnamed,
+   shipped under its name (it is listed in the report); a near miss (85-90%) is offered as
+   ``<name>_unverified`` with its failing card attached; add SeFa (5) and PCA (5) directions (unnamed,
    exploratory), save the bank to ``src/chunkygan/data/directions-<generator>.safetensors`` and the
    report to ``docs/img/directions-<generator>.json``.
 
@@ -23,9 +24,14 @@ import argparse
 import json
 import logging
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
+
+#: a named direction whose card is monotone on at least this share (but under 90%) ships as <name>_unverified
+UNVERIFIED_SHARE = 0.85
+UNVERIFIED_SUFFIX = "_unverified"
 
 
 def main() -> None:
@@ -44,8 +50,12 @@ def main() -> None:
                     "(default /work/cache/editing-parts/<generator>); runs with different --names can go in parallel")
     ap.add_argument("--ridge", action="store_true", help="also try the ridge-regression normal of each label "
                     "(chunkygan.edit.discover.ridge_normal) in the measured choice")
+    ap.add_argument("--include-failing", action="store_true", help="with --assemble and a scratch --bank: keep the "
+                    "directions whose card fails too (to measure them on photos; never for the bundled bank)")
     ap.add_argument("--assemble", action="store_true", help="build the bank and report from the measured parts")
     a = ap.parse_args()
+    if a.include_failing and a.bank is None:
+        ap.error("--include-failing needs a scratch --bank (the bundled bank ships only directions that pass)")
     torch.set_num_threads(a.threads)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     from tqdm import tqdm
@@ -135,11 +145,18 @@ def main() -> None:
             d = ridge[d.name]
         d = d.with_layers(None if lay is None else (lay[0], lay[1] + 1))
         d.card = entry["card"]
-        if d.card["shipped"] and d.card["samples"] >= 500:
+        if (d.card["shipped"] and d.card["samples"] >= 500) or a.include_failing:
             shipped.append(d)
             report["directions"][d.name] = entry
         else:
             report["not_shipped"][d.name] = entry
+            if d.card["samples"] >= 500 and d.card["monotone_share"] >= UNVERIFIED_SHARE:
+                # a near miss is offered, never under the attribute's own name: <name>_unverified, card attached
+                u = replace(d, name=f"{d.name}{UNVERIFIED_SUFFIX}", description=(
+                    f"UNVERIFIED: monotone on {d.card['monotone_share']:.1%} of {d.card['samples']} held-out samples "
+                    f"(< 90%, so not shipped as {d.name!r}); {d.description}"))
+                shipped.append(u)
+                report.setdefault("unverified", {})[u.name] = entry
     t = time.perf_counter()
     extra = disc.sefa(G, k=5) + disc.pca(G, k=5, samples=2000)
     report["timings_s"]["sefa_pca"] = round(time.perf_counter() - t, 2)

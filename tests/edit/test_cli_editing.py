@@ -107,7 +107,11 @@ def test_built_in_generators_have_a_bundled_bank_with_every_method(tmp_path, mon
     if name == "stylegan2-faces-64":
         assert named, "no named (InterFaceGAN) direction passed its card"
     for d in named:
-        assert d.card["samples"] >= 500 and d.card["monotone_share"] >= 0.9 and d.card["shipped"], d.name
+        if d.name.endswith("_unverified"):  # a near miss: offered only under a name that says so
+            assert d.card["samples"] >= 500 and 0.85 <= d.card["monotone_share"] < 0.9 and not d.card["shipped"]
+            assert d.name.removesuffix("_unverified") not in bank.names() and "UNVERIFIED" in d.description
+        else:
+            assert d.card["samples"] >= 500 and d.card["monotone_share"] >= 0.9 and d.card["shipped"], d.name
 
 
 @pytest.mark.parametrize("name", ["stylegan2-faces-64", "dcgan-faces-64"])
