@@ -83,3 +83,10 @@ def test_table2_calibration_plot_raw_rows_and_resume(setup, eval_images, tmp_pat
     again = []
     run_editing(images, tmp_path, methods, ["smile", "beard", "age"], cfg, on_item=again.append, **kw)
     assert again == [] and (tmp_path / "table2.md").read_text() == table
+    # a re-fitted bank (same name, another vector) never reuses the old direction's sweeps or edits
+    from chunkygan.edit.directions import Direction, DirectionBank
+
+    refit = DirectionBank.for_generator(G, [Direction("smile", "w", -bank.get("smile").vector, "tiny-sg2")])
+    redo = []
+    run_editing(images, tmp_path, methods, ["smile"], cfg, on_item=redo.append, **{**kw, "bank": refit})
+    assert len(redo) == 2 * 2 * 2

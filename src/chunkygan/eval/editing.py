@@ -118,6 +118,18 @@ def calibrate(direction: str, rates: dict[str, float | None], reference: str, re
     return cal
 
 
+def direction_id(direction) -> str:
+    """A short hash of what a direction does (vector, layers, scale, space): resumed results of another
+    direction under the same name are recomputed."""
+    import hashlib
+
+    h = hashlib.sha256()
+    if direction.vector is not None:
+        h.update(direction.vector.detach().cpu().float().contiguous().numpy().tobytes())
+    h.update(repr((direction.space, direction.layers, float(direction.scale), getattr(direction, "channel", None))).encode())
+    return h.hexdigest()[:16]
+
+
 def _edited_image(G, proj, direction, strength: float) -> torch.Tensor:
     from ..edit.apply import edit_projection, edited_composite
 
@@ -220,6 +232,7 @@ def run_editing(inputs: list[Path], out_dir: str | os.PathLike, methods: list[Me
     rows: list[dict] = []
     sweep = [float(s) for s in strengths]
     for d, (direction, lab) in usable.items():
+        did = direction_id(direction)  # a re-fitted bank must never reuse the old direction's scores
         rates = {}
         for spec in methods:
             # 1. sweep
@@ -227,12 +240,12 @@ def run_editing(inputs: list[Path], out_dir: str | os.PathLike, methods: list[Me
             for n in names:
                 path = out / "editing" / "sweep" / d / spec.slug / f"{n}.json"
                 rec = _read(path) if resume else None
-                if rec is None or rec.get("strengths") != sweep:
+                if rec is None or rec.get("strengths") != sweep or rec.get("direction_id") != did:
                     proj = projection(spec.spec, n)
                     imgs = torch.cat([_edited_image(G, proj, direction, s) for s in sweep])
                     scores = [float(v) for v in torch.as_tensor(lab(imgs)).float().reshape(-1)]
                     rec = {"kind": "sweep", "direction": d, "method": spec.spec, "image": n, "strengths": sweep,
-                           "scores": [None if math.isnan(v) else v for v in scores]}
+                           "direction_id": did, "scores": [None if math.isnan(v) else v for v in scores]}
                     atomic_write_text(path, json.dumps(rec, sort_keys=True) + "\n")
                     if on_item is not None:
                         on_item(f"sweep {d} {spec.spec} {n}")
@@ -253,7 +266,7 @@ def run_editing(inputs: list[Path], out_dir: str | os.PathLike, methods: list[Me
                                  "identity_projected": None, "identity_original": None,
                                  "error": cal.notes.get(spec.spec)})
                     continue
-                if rec is None or rec.get("strength") != round(s, 6):
+                if rec is None or rec.get("strength") != round(s, 6) or rec.get("direction_id") != did:
                     folder = folders[(spec.spec, n)]
                     img_path = out / "editing" / "edits" / d / spec.slug / f"{n}.png"
                     save_image(_edited_image(G, projection(spec.spec, n), direction, s), img_path)
@@ -263,7 +276,7 @@ def run_editing(inputs: list[Path], out_dir: str | os.PathLike, methods: list[Me
                     ib, eb = metrics.identity(edited, target)
                     score = float(torch.as_tensor(lab(edited)).float().reshape(-1)[0])
                     rec = {"kind": "edit", "direction": d, "method": spec.spec, "image": n, "strength": round(s, 6),
-                           "edited": os.path.relpath(img_path, out), "score": None if math.isnan(score) else score,
+                           "direction_id": did, "edited": os.path.relpath(img_path, out), "score": None if math.isnan(score) else score,
                            "identity_projected": None if math.isnan(ia[0]) else ia[0],
                            "identity_original": None if math.isnan(ib[0]) else ib[0],
                            "error": ea[0] or eb[0]}
