@@ -122,7 +122,8 @@ def main() -> None:
                 card = measure_card(G, d, lab, label, card_lat, data.space, strengths=a.card_strengths,
                                     identity=identity_distances, progress=lambda i, n: bar.update(i - bar.n))
             card["layers_chosen_from"] = rows
-            entry = {"variant": kind, "layers": None if d.layers is None else [d.layers[0], d.layers[1] - 1], "scale": d.scale,
+            entry = {"variant": kind, "fit_samples": a.samples,
+                     "layers": None if d.layers is None else [d.layers[0], d.layers[1] - 1], "scale": d.scale,
                      "description": d.description, "card": card,
                      "timings_s": {"layer_choice": round(lt, 1), "card": round(time.perf_counter() - t, 1)}}
             print(format_card(d.name, card), flush=True)
@@ -139,10 +140,20 @@ def main() -> None:
             continue
         entry = json.loads(f.read_text())
         lay = entry["layers"]
-        if entry.get("variant") == "plain":
+        n_fit = int(entry.get("fit_samples", a.samples))
+        if n_fit != a.samples:  # this part was measured on a fit from another number of labelled samples
+            more = labelled_samples(G, n_fit, seed=1, cache=a.label_cache)
+            kw = dict(corr_threshold=2.0) if entry.get("variant") in ("plain", "ridge") else {}
+            if entry.get("variant") == "ridge":
+                kw["method"] = "ridge"
+            d = next(x for x in fit_directions(G, more.latents, more.space, more.scores, **kw) if x.name == d.name)
+        elif entry.get("variant") == "plain":
             d = plain[d.name]
         elif entry.get("variant") == "ridge":
             d = ridge[d.name]
+        if abs(float(d.scale) - float(entry["scale"])) > 1e-4 * max(1.0, abs(float(entry["scale"]))):
+            raise SystemExit(f"{d.name}: the refitted direction (unit {d.scale:.6g}) is not the measured one "
+                             f"({entry['scale']:.6g}); re-measure it")
         d = d.with_layers(None if lay is None else (lay[0], lay[1] + 1))
         d.card = entry["card"]
         if (d.card["shipped"] and d.card["samples"] >= 500) or a.include_failing:
