@@ -150,6 +150,8 @@ def command(projection, directions, segments, layers, bank, generator, poisson, 
         mask_source = None
         if move_segments is None:  # the paper moves X^S with the codes in G^S mode (Sec. 4.2); local edits keep it
             move_segments = (seg is None and proj.mask_source == "generator" and "latent" in proj.mask_params)
+            if move_segments:
+                click.echo("the G^S segment masks follow the edit (X^S moves too; --fixed-segments keeps them)")
         if move_segments:
             from ..segments.gs import mask_source_for
 
