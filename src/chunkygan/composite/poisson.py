@@ -116,16 +116,22 @@ def solve_guided(region: np.ndarray, known: np.ndarray, flow_down: np.ndarray, f
     A, index, boundary = _laplacian_system(region)
     ys, xs = np.nonzero(region)
     rhs = div[:, ys, xs].T.copy()  # [m, C]
-    touches = False
-    for rows, ny, nx in boundary:
-        if rows.size:
-            touches = True
-            np.add.at(rhs, rows, known[:, ny, nx].T)
-    if not touches:
+    if not _add_boundary(rhs, boundary, known):
         log.info("solve_guided: the region covers the whole image; nothing fixes the colour, kept as is")
         return out
     out[:, ys, xs] = _solve_spd(A, rhs, ys, xs).T
     return out
+
+
+def _add_boundary(rhs: np.ndarray, boundary, values: np.ndarray) -> bool:
+    """Add the Dirichlet values ``values [C,H,W]`` of the pixels just outside Ω to ``rhs [m,C]``, in place;
+    False when Ω touches no pixel outside it (nothing fixes the colour)."""
+    touches = False
+    for rows, ny, nx in boundary:
+        if rows.size:
+            touches = True
+            np.add.at(rhs, rows, values[:, ny, nx].T)
+    return touches
 
 
 def poisson_blend(source: torch.Tensor, target: torch.Tensor, mask: torch.Tensor,
@@ -152,12 +158,7 @@ def poisson_blend(source: torch.Tensor, target: torch.Tensor, mask: torch.Tensor
     m = A.shape[0]
     diff = tgt - src  # h's Dirichlet values
     rhs = np.zeros((m, src.shape[0]))
-    touches = False
-    for rows, ny, nx in boundary:
-        if rows.size:
-            touches = True
-            np.add.at(rhs, rows, diff[:, ny, nx].T)
-    if not touches:
+    if not _add_boundary(rhs, boundary, diff):
         log.info("poisson_blend: the region covers the whole image; nothing to match, source kept")
         return alpha * source + (1 - alpha) * target
     ys, xs = np.nonzero(region)
