@@ -1,5 +1,7 @@
 """``chunkygan edit`` and ``chunkygan directions`` end to end on a tiny generator saved as a checkpoint."""
 import pytest
+
+from chunkygan.edit.directions import DirectionError
 import torch
 from click.testing import CliRunner
 from edit_tiny_generators import make_tiny_sg2
@@ -110,6 +112,8 @@ def test_built_in_generators_have_a_bundled_bank_with_every_method(tmp_path, mon
         if d.name.endswith("_unverified"):  # a near miss: offered only under a name that says so
             assert d.card["samples"] >= 500 and 0.85 <= d.card["monotone_share"] < 0.9 and not d.card["shipped"]
             assert d.name.removesuffix("_unverified") not in bank.names() and "UNVERIFIED" in d.description
+            with pytest.raises(DirectionError, match="_unverified' is offered instead"):
+                bank.get(d.name.removesuffix("_unverified"))
         else:
             assert d.card["samples"] >= 500 and d.card["monotone_share"] >= 0.9 and d.card["shipped"], d.name
 

@@ -371,7 +371,10 @@ class DirectionBank:
             return self._dirs[name]
         except KeyError:
             known = ", ".join(self._dirs) or "(none)"
-            raise DirectionError(f"no direction called {name!r} for generator {self.generator!r}; known: {known}") \
+            near = f"{name}_unverified"
+            hint = (f"; {near!r} is offered instead: its card is monotone on fewer than 90% of samples "
+                    "(`chunkygan directions evaluate`)" if near in self._dirs else "")
+            raise DirectionError(f"no direction called {name!r} for generator {self.generator!r}{hint}; known: {known}") \
                 from None
 
     __getitem__ = get
