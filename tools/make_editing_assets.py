@@ -7,8 +7,11 @@ For ``--generator`` (default: the default generator; run it for ``stylegan2-face
 2. fit InterFaceGAN boundaries for age, gender, smile, eyes_open, gaze, yaw, pitch, conditional (correlated
    labels projected out) and plain (:mod:`chunkygan.edit.named`); choose each one's variant and W+ layer
    range by measurement on ``--layer-samples`` held-out samples (seed 2);
-3. measure each direction's card on ``--card-samples`` (500) further held-out samples and keep it as a
-   part file (``--parts``; runs for different ``--names`` may go in parallel);
+3. measure each direction's card on ``--card-samples`` (500) further held-out samples, drawn at truncation
+   ``--card-psi`` (0.7, InterFaceGAN's setting; :func:`chunkygan.edit.cards.card_latents`), and keep it as a
+   part file (``--parts``; runs for different ``--names`` may go in parallel); ``--recard`` re-measures the
+   cards of existing parts (same directions) at ``--card-psi`` and keeps their earlier card as
+   ``card_untruncated`` when it was measured without truncation;
 4. ``--assemble``: a direction with a monotone response on fewer than 90% of the card samples is *not*
    shipped under its name (it is listed in the report); a near miss (85-90%) is offered as
    ``<name>_unverified`` with its failing card attached; add SeFa (5) and PCA (5) directions (unnamed,
@@ -43,6 +46,8 @@ def main() -> None:
     ap.add_argument("--layer-samples", type=int, default=48, help="held-out samples for the layer-range choice")
     ap.add_argument("--card-samples", type=int, default=500, help="held-out samples of each card")
     ap.add_argument("--card-strengths", type=float, nargs="+", default=[-2.0, -1.0, 0.0, 1.0, 2.0])
+    ap.add_argument("--card-psi", type=float, default=None, help="truncation of the card samples (default 0.7)")
+    ap.add_argument("--recard", action="store_true", help="re-measure the cards of the existing parts at --card-psi")
     ap.add_argument("--label-cache", default=None, help="where labels are cached (outside the repository)")
     ap.add_argument("--names", nargs="+", default=None, help="only these target directions")
     ap.add_argument("--threads", type=int, default=1)
@@ -61,13 +66,14 @@ def main() -> None:
     from tqdm import tqdm
 
     from chunkygan.edit import discover as disc
-    from chunkygan.edit.cards import format_card, identity_distances, measure_card
+    from chunkygan.edit.cards import CARD_TRUNCATION, card_latents, format_card, identity_distances, measure_card
     from chunkygan.edit.directions import DirectionBank
     from chunkygan.edit.labelled import LABELS, face_labeller, labelled_samples
     from chunkygan.edit.named import TARGETS, choose_layers, fit_directions
     from chunkygan.face.labellers import labeller as one_labeller
     from chunkygan.generators import default_generator_name, load_generator
 
+    psi = CARD_TRUNCATION if a.card_psi is None else a.card_psi
     name = a.generator or default_generator_name()
     G = load_generator(name)
     bank_path = Path(a.bank or f"src/chunkygan/data/directions-{name}.safetensors")
@@ -94,9 +100,9 @@ def main() -> None:
     report["timings_s"]["fit"] = round(time.perf_counter() - t, 2)
 
     parts = Path(a.parts or f"/work/cache/editing-parts/{name}")
-    if not a.assemble:
+    if not a.assemble and not a.recard:
         lay_lat = disc.sample_latents(G, a.layer_samples, data.space, seed=2)
-        card_lat = disc.sample_latents(G, a.card_samples, data.space, seed=3)
+        card_lat = card_latents(G, a.card_samples, data.space, seed=3, psi=psi)
         for d in fitted:
             label = targets[d.name]
             t = time.perf_counter()
@@ -120,7 +126,8 @@ def main() -> None:
             lab = one_labeller(label, missing="nan")
             with tqdm(total=len(a.card_strengths), desc=f"card {d.name}", unit="strength") as bar:
                 card = measure_card(G, d, lab, label, card_lat, data.space, strengths=a.card_strengths,
-                                    identity=identity_distances, progress=lambda i, n: bar.update(i - bar.n))
+                                    identity=identity_distances, progress=lambda i, n: bar.update(i - bar.n),
+                                    truncation_psi=psi)
             card["layers_chosen_from"] = rows
             entry = {"variant": kind, "fit_samples": a.samples,
                      "layers": None if d.layers is None else [d.layers[0], d.layers[1] - 1], "scale": d.scale,
@@ -131,15 +138,8 @@ def main() -> None:
             (parts / f"{d.name}.json").write_text(json.dumps(entry, indent=1))
         return
 
-    shipped = []
-    for d in fitted:
-        f = parts / f"{d.name}.json"
-        if not f.is_file():
-            print(f"no measured part for {d.name} ({f}); run without --assemble first")
-            report.setdefault("not_measured", []).append(d.name)  # never shipped without a card
-            continue
-        entry = json.loads(f.read_text())
-        lay = entry["layers"]
+    def rebuild(d, entry):
+        """The direction a part was measured on: refitted from its recorded variant and sample count."""
         n_fit = int(entry.get("fit_samples", a.samples))
         if n_fit != a.samples:  # this part was measured on a fit from another number of labelled samples
             more = labelled_samples(G, n_fit, seed=1, cache=a.label_cache)
@@ -154,7 +154,44 @@ def main() -> None:
         if abs(float(d.scale) - float(entry["scale"])) > 1e-4 * max(1.0, abs(float(entry["scale"]))):
             raise SystemExit(f"{d.name}: the refitted direction (unit {d.scale:.6g}) is not the measured one "
                              f"({entry['scale']:.6g}); re-measure it")
-        d = d.with_layers(None if lay is None else (lay[0], lay[1] + 1))
+        lay = entry["layers"]
+        return d.with_layers(None if lay is None else (lay[0], lay[1] + 1))
+
+    if a.recard:
+        card_lat = card_latents(G, a.card_samples, data.space, seed=3, psi=psi)
+        for d in fitted:
+            f = parts / f"{d.name}.json"
+            if not f.is_file():
+                print(f"no measured part for {d.name} ({f}); run without --recard first")
+                continue
+            entry = json.loads(f.read_text())
+            d = rebuild(d, entry)
+            t = time.perf_counter()
+            lab = one_labeller(targets[d.name], missing="nan")
+            with tqdm(total=len(a.card_strengths), desc=f"card {d.name} (psi {psi:g})", unit="strength") as bar:
+                card = measure_card(G, d, lab, targets[d.name], card_lat, data.space, strengths=a.card_strengths,
+                                    identity=identity_distances, progress=lambda i, n: bar.update(i - bar.n),
+                                    truncation_psi=psi)
+            old = entry["card"]
+            if old.get("truncation_psi") in (None, 1.0):
+                old["truncation_psi"] = 1.0
+                entry["card_untruncated"] = old
+            card["layers_chosen_from"] = old.get("layers_chosen_from")
+            entry["card"] = card
+            entry.setdefault("timings_s", {})["card"] = round(time.perf_counter() - t, 1)
+            print(format_card(d.name, card), flush=True)
+            f.write_text(json.dumps(entry, indent=1))
+        return
+
+    shipped = []
+    for d in fitted:
+        f = parts / f"{d.name}.json"
+        if not f.is_file():
+            print(f"no measured part for {d.name} ({f}); run without --assemble first")
+            report.setdefault("not_measured", []).append(d.name)  # never shipped without a card
+            continue
+        entry = json.loads(f.read_text())
+        d = rebuild(d, entry)
         d.card = entry["card"]
         if (d.card["shipped"] and d.card["samples"] >= 500) or a.include_failing:
             shipped.append(d)
@@ -173,7 +210,7 @@ def main() -> None:
     report["timings_s"]["sefa_pca"] = round(time.perf_counter() - t, 2)
     bank = DirectionBank.for_generator(G, shipped + extra, description=(
         f"tools/make_editing_assets.py: conditional InterFaceGAN directions from {a.samples} labelled samples "
-        f"(only those monotone on >=90% of {a.card_samples} held-out samples), SeFa 5, PCA 5"))
+        f"(only those monotone on >=90% of {a.card_samples} held-out samples at truncation {psi:g}), SeFa 5, PCA 5"))
     bank.save(bank_path)
     report["bank"] = {"file": str(bank_path), "names": bank.names(), "fingerprint": bank.fingerprint}
     report_path.parent.mkdir(parents=True, exist_ok=True)

@@ -133,3 +133,45 @@ def test_directions_evaluate_prints_stored_cards_and_refuses_unknown_names(tmp_p
     assert r.exit_code != 0 and "no labeller measures 'odd'" in r.output
     r = CliRunner().invoke(main, ["directions", "list", "--generator", str(st), "--bank", str(p)])
     assert "monotone on 95% of 500" in r.output
+
+
+def test_card_samples_are_truncated_towards_the_mean_and_the_card_records_it():
+    from chunkygan.edit.cards import CARD_TRUNCATION, card_latents
+
+    G = make_tiny_sg2()
+    full = sample_latents(G, 40, "w", seed=3)
+    assert torch.equal(card_latents(G, 40, "w", seed=3, psi=1.0), full)
+    half = card_latents(G, 40, "w", seed=3, psi=0.5)
+    mean = G.mean_w()
+    assert torch.allclose(half - mean, 0.5 * (full - mean), atol=1e-6)
+    z = card_latents(G, 40, "z", seed=3, psi=0.7)
+    assert torch.allclose(z, 0.7 * sample_latents(G, 40, "z", seed=3))
+    assert CARD_TRUNCATION == 0.7  # InterFaceGAN's STYLEGAN_TRUNCATION_PSI
+    d = Direction("brighter", "w", torch.randn(G.w_dim), G.name)
+    card = measure_card(G, d, brightness, "bright", half[:8], "w", identity=None, truncation_psi=0.5)
+    assert card["truncation_psi"] == 0.5 and "(psi 0.5)" in format_card("brighter", card)
+
+
+def test_directions_evaluate_measure_uses_truncated_samples(tmp_path, monkeypatch):
+    """``--measure`` draws its held-out samples at --psi (default 0.7) and records it in each card."""
+    import json
+
+    from click.testing import CliRunner
+
+    import chunkygan.face.labellers as labellers
+    from chunkygan.cli import main
+
+    monkeypatch.setenv("CHUNKYGAN_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(labellers, "labeller", lambda name, missing="raise", probe=None: brightness)
+    G = make_tiny_sg2()
+    st, _ = save_generator(G, tmp_path / "tiny")
+    p = DirectionBank.for_generator(G, [Direction("smile", "w", torch.ones(G.w_dim), G.name)]).save(tmp_path / "b.st")
+    for extra, psi in (([], 0.7), (["--psi", "1"], 1.0)):
+        r = CliRunner().invoke(main, ["directions", "evaluate", "--generator", str(st), "--bank", str(p), "--measure",
+                                      "--samples", "6", "--no-identity", "--json", *extra])
+        assert r.exit_code == 0, r.output
+        card = json.loads(r.output[r.output.index("{"):])["cards"]["smile"]
+        assert card["truncation_psi"] == psi and card["samples"] == 6
+    r = CliRunner().invoke(main, ["directions", "evaluate", "--generator", str(st), "--bank", str(p), "--measure",
+                                  "--psi", "0"])
+    assert r.exit_code != 0 and "--psi" in r.output

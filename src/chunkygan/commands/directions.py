@@ -204,10 +204,12 @@ def import_cmd(file, fmt, generator, name, layers, components, bank_path, replac
               "SAMPLES x 4 images per direction) instead of printing the stored ones.")
 @click.option("--samples", type=int, default=500, show_default=True, help="Held-out samples per card (--measure).")
 @click.option("--seed", type=int, default=3, show_default=True, help="Seed of the held-out samples (--measure).")
+@click.option("--psi", type=click.FloatRange(0, 1, min_open=True), default=None,
+              help="Truncation of the held-out samples (--measure; default 0.7, InterFaceGAN's; 1 = none).")
 @click.option("--no-identity", is_flag=True, help="Skip the ArcFace identity change (--measure).")
 @click.option("--json", "as_json", is_flag=True, help="Print the cards as one JSON object.")
 @device_option
-def evaluate_cmd(generator, bank_path, names, measure, samples, seed, no_identity, as_json, device) -> None:
+def evaluate_cmd(generator, bank_path, names, measure, samples, seed, psi, no_identity, as_json, device) -> None:
     """Print each direction's card: labeller response per unit, monotone share, identity change per unit."""
     import json
 
@@ -230,12 +232,12 @@ def evaluate_cmd(generator, bank_path, names, measure, samples, seed, no_identit
             raise click.ClickException(f"no direction called {n!r} in the bank; known: {', '.join(b.names())}")
     cards = {}
     if measure:
-        from ..edit.cards import identity_distances, measure_card
-        from ..edit.discover import sample_latents
+        from ..edit.cards import CARD_TRUNCATION, card_latents, identity_distances, measure_card
         from ..face.labellers import LABELLERS, labeller
 
         space = "w" if "w" in G.spaces else "z"
-        lat = sample_latents(G, samples, space, seed)
+        psi = CARD_TRUNCATION if psi is None else psi
+        lat = card_latents(G, samples, space, seed, psi=psi)
         todo = wanted or [d.name for d in b if TARGETS.get(d.name, d.name) in LABELLERS]
         for n in todo:
             label = TARGETS.get(n, n)
@@ -247,7 +249,7 @@ def evaluate_cmd(generator, bank_path, names, measure, samples, seed, no_identit
                 with tqdm(total=5, desc=f"card {n}", unit="strength") as bar:
                     cards[n] = measure_card(G, b[n], lab, label, lat, space,
                                             identity=None if no_identity else identity_distances,
-                                            progress=lambda i, k: bar.update(i - bar.n))
+                                            progress=lambda i, k: bar.update(i - bar.n), truncation_psi=psi)
             except (ImportError, OSError, ValueError) as e:
                 raise click.ClickException(f"direction {n!r}: {e}") from None
     else:

@@ -1,6 +1,8 @@
 """Direction cards: what a direction measurably does to the label it is named after.
 
-For ``N`` held-out samples each direction is applied globally at strengths ``-2, -1, 0, 1, 2`` and the
+For ``N`` held-out samples (drawn by :func:`card_latents` at truncation ``psi`` =
+:data:`CARD_TRUNCATION` = 0.7, InterFaceGAN's sampling setting for StyleGAN: typical faces, the ones an edit is
+meant for) each direction is applied globally at strengths ``-2, -1, 0, 1, 2`` and the
 labeller of its name scores every image. The card records
 
 * ``response_per_unit``: the mean least-squares slope of score against strength (label units per unit);
@@ -28,12 +30,33 @@ log = logging.getLogger(__name__)
 
 STRENGTHS = (-2.0, -1.0, 0.0, 1.0, 2.0)
 SHIP_THRESHOLD = 0.9
+#: truncation of the card samples: InterFaceGAN samples StyleGAN at psi = 0.7 (``STYLEGAN_TRUNCATION_PSI`` in its
+#: model settings). Untruncated tail samples are often faces the labellers misread (dark, half-formed), which
+#: measures the labeller, not the direction; the untruncated share is reported beside it (docs/editing.md).
+CARD_TRUNCATION = 0.7
 #: per-label noise tolerance of the monotone test (label units): a step may fall by this much, and the
 #: sweep must rise by more than it. Each is the labeller's median score change when a render is shifted by one
 #: pixel (200 samples of stylegan2-faces-64, ``tools/measure_labeller_noise.py``,
 #: docs/img/labeller-noise-stylegan2-faces-64.json): a change that small is the labeller's noise, not the edit's.
 TOLERANCE = {"age": 1.5, "gender": 0.03, "smile": 0.003, "eyes_open": 0.03, "gaze_x": 0.04, "gaze_y": 0.05,
              "yaw": 0.5, "pitch": 0.5, "roll": 0.3}
+
+
+def card_latents(G, n: int, space: str, seed: int = 3, psi: float = CARD_TRUNCATION) -> torch.Tensor:
+    """``n`` held-out card samples ``[n,D]`` in ``space`` (``w``: mapped z, ``z``), truncated towards the mean by ``psi``.
+
+    W: ``w_avg + psi (w - w_avg)`` with the generator's tracked mean (all layers alike: the cards edit one W code);
+    Z (no mapping network): ``psi z``, the DCGAN generators' own truncation.
+    """
+    from .discover import sample_latents
+
+    lat = sample_latents(G, n, space, seed=seed)
+    if psi == 1.0:
+        return lat
+    if space == "z":
+        return lat * psi
+    mean = G.mean_w().detach().to(lat)
+    return mean + psi * (lat - mean)
 
 
 def monotone_mask(scores: torch.Tensor, tol: float = 0.0) -> torch.Tensor:
@@ -76,11 +99,12 @@ def measure_card(G, direction: Direction, labeller: Callable[[torch.Tensor], tor
                  latents: torch.Tensor, space: str, strengths: Sequence[float] = STRENGTHS,
                  identity: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = identity_distances,
                  base_scores: torch.Tensor | None = None, tolerance: float | None = None,
-                 progress: Callable[[int, int], None] | None = None) -> dict:
+                 progress: Callable[[int, int], None] | None = None, truncation_psi: float | None = None) -> dict:
     """The card of ``direction`` measured with ``labeller`` (images ``[B,3,R,R]`` -> scores ``[B]``).
 
     ``latents`` ``[N,D]`` held-out samples in ``space`` (``w`` or ``z``); ``base_scores`` ``[N]`` the labels at
     strength 0 when already known (saves one labelling pass). ``identity(a, b) -> [N]`` distances, or None.
+    ``truncation_psi``: how ``latents`` were drawn (:func:`card_latents`), recorded in the card.
     """
     strengths = sorted(float(s) for s in strengths)
     if 0.0 not in strengths:
@@ -108,7 +132,7 @@ def measure_card(G, direction: Direction, labeller: Callable[[torch.Tensor], tor
             "mean_score": [round(float(torch.nanmean(p)), 4) for p in per],
             "response_per_unit": round(float(slope.mean()), 4) if ok.any() else float("nan"),
             "monotone_share": round(float(monotone_mask(per[:, ok], tol).float().mean()), 4) if ok.any() else 0.0,
-            "tolerance": tol, "read": int(ok.sum()), "samples": int(len(ok)),
+            "tolerance": tol, "read": int(ok.sum()), "samples": int(len(ok)), "truncation_psi": truncation_psi,
             "generator": G.name, "fingerprint": generator_fingerprint(G)}
     if identity is not None and imgs_at.keys() >= {-unit, 0.0, unit}:
         d = torch.cat([identity(imgs_at[0.0], imgs_at[unit]), identity(imgs_at[0.0], imgs_at[-unit])]).float() / unit
@@ -126,9 +150,11 @@ def format_card(name: str, card: dict) -> str:
     ident = card.get("identity_per_unit")
     ident = "n/a" if ident is None or ident != ident else f"{ident:.3f}"
     verdict = "ok" if card.get("monotone_share", 0) >= SHIP_THRESHOLD else "FAILS (<90% monotone)"
+    psi = card.get("truncation_psi")
+    psi = "" if psi is None else f" (psi {psi:g})"
     return (f"{name}\t{card['label']}\t{card['response_per_unit']:+.3f}/unit\tmonotone {card['monotone_share']:.1%}"
-            f"\tidentity {ident}/unit\t{card['read']}/{card['samples']} read\t{verdict}")
+            f"\tidentity {ident}/unit\t{card['read']}/{card['samples']} read{psi}\t{verdict}")
 
 
-__all__ = ["measure_card", "format_card", "monotone_mask", "sweep_codes", "render_codes", "identity_distances",
+__all__ = ["measure_card", "format_card", "monotone_mask", "card_latents", "CARD_TRUNCATION", "sweep_codes", "render_codes", "identity_distances",
            "STRENGTHS", "SHIP_THRESHOLD", "TOLERANCE"]
