@@ -115,3 +115,15 @@ def test_dispersion_eq2():
     x = x.clone().requires_grad_(True)
     dispersion(x).backward()
     assert torch.allclose(x.grad, 2 * (x.detach() - x.detach().mean(0)))
+
+
+def test_w_plus_prior_is_the_layer_spread_and_zero_for_a_repeated_w_code(G):
+    w = torch.randn(3, 16, generator=torch.Generator().manual_seed(6))
+    repeated = w.unsqueeze(1).repeat(1, G.num_ws, 1)
+    assert torch.allclose(get_space("w+").prior(G, repeated), torch.zeros(3), atol=1e-6)
+    spread = repeated.clone()
+    spread[:, 0] += 1.0  # one layer off by 1 in every dimension
+    # Σ_l ‖w_l − w̄‖²: the moved layer is (1 − 1/L) away from the mean, the others 1/L, in each of 16 dims
+    L = G.num_ws
+    expected = 16 * ((1 - 1 / L) ** 2 + (L - 1) / L ** 2)
+    assert torch.allclose(get_space("w+").prior(G, spread), torch.full((3,), expected), rtol=1e-5)

@@ -90,6 +90,14 @@ class WPlusSpace(LatentSpace):
     def from_ws(self, G, ws):
         return ws.clone()
 
+    def prior(self, G, params):
+        """Layer spread of each code ``[B,num_ws,w_dim]`` -> ``[B]``: ``Σ_l ‖w_l − w̄‖²``, ``w̄`` its mean over layers.
+
+        Zero for a W code repeated on every layer; keeping it small keeps a W+ projection near W, where
+        directions fitted on W samples behave (e4e's delta regularisation, Tov et al. 2021). Same units as
+        the Eq. 2 dispersion term."""
+        return (params - params.mean(dim=1, keepdim=True)).pow(2).sum(dim=(1, 2))
+
 
 class SSpace(LatentSpace):
     """StyleSpace: all affine outputs concatenated in the generator's documented order."""

@@ -51,7 +51,19 @@ def test_project_writes_every_output(gen_path, photo, tmp_path):
     proj = Projection.load(out)
     assert proj.num_segments == 2 and proj.space == "w+" and proj.generator == gen_path
     assert proj.config["steps"] == 3 and proj.config["segments"] == 2
+    assert proj.config["lambda_prior"] == 0.0
     assert Image.open(out / "reconstruction.png").size == (16, 16)
+
+
+def test_lambda_prior_reaches_the_projector_and_is_checked(gen_path, photo, tmp_path):
+    out = tmp_path / "out"
+    base = ["project", str(photo), "-o", str(out), "--generator", gen_path, "--segments", "2", "--steps", "2",
+            "--loss", "l2", "--snapshots", "0", "--masks", "kmeans"]
+    r = _run(base + ["--lambda-prior", "1e-3"])
+    assert r.exit_code == 0, r.output
+    assert Projection.load(out).config["lambda_prior"] == pytest.approx(1e-3)
+    r = CliRunner().invoke(main, base + ["--lambda-prior", "-1"])
+    assert r.exit_code != 0 and "--lambda-prior" in r.output
 
 
 def test_resume_extends_a_run_and_global_mode(gen_path, photo, tmp_path):

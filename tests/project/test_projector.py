@@ -202,3 +202,19 @@ def test_metrics_report_fragmentation_and_the_prior_is_a_loss_term(sg2):
     assert "mask_tv" not in fixed.step().terms
     with pytest.raises(ValueError, match="non-negative"):
         ProjectionConfig(mask_smoothness=-1.0)
+
+
+def test_the_w_plus_layer_spread_prior_keeps_codes_near_w(sg2):
+    """λ_prior on W+ (the layer spread, latents.WPlusSpace.prior) is a loss term and ends with a smaller spread."""
+    target = _target(sg2, scale=1.0)
+    spread = {}
+    for lam in (0.0, 1.0):
+        cfg = ProjectionConfig(method="chunky-w+", segments=2, steps=30, lambda_prior=lam, **FAST)
+        p = Projector(sg2, target, cfg)
+        info = None
+        for info in p:
+            pass
+        assert ("prior" in info.terms) == (lam > 0)
+        codes = p.result().codes
+        spread[lam] = float(get_space("w+").prior(sg2, codes).sum())
+    assert spread[1.0] < 0.5 * spread[0.0]

@@ -124,6 +124,9 @@ def restore_snapshots(ck) -> list:
 @click.option("--steps", type=click.IntRange(1, 1_000_000), default=200, show_default=True, help="Optimisation steps.")
 @click.option("--lambda-reg", type=FiniteFloat(0, 1e6), default=0.0, show_default=True,
               help="Eq. 2 dispersion weight λ_reg (pulls the K codes towards their mean; helps later edits).")
+@click.option("--lambda-prior", type=FiniteFloat(0, 1e6), default=0.0, show_default=True,
+              help="Weight of the latent space's prior: in W+ the layer spread Σ_l‖w_l − w̄‖² (keeps each code near "
+                   "W, where the named directions behave: the editing recipe uses 1e-3); in Z 0.5·mean(z²).")
 @click.option("--l2-weight", type=FiniteFloat(0, 1e6), default=1.0, show_default=True, help="Weight of an extra pixel MSE term.")
 @click.option("--loss", default="lpips-alex", show_default=True, help="Reconstruction loss (lpips-alex, lpips-vgg, l2, l1).")
 @click.option("--lr", type=FiniteFloat(0, 1, min_open=True), default=None,
@@ -152,7 +155,7 @@ def restore_snapshots(ck) -> list:
 @batch_options
 @device_option
 def command(image, output, generator, space, segments, masks_path, refine_masks, feather, static_mask, steps,
-            lambda_reg, l2_weight, loss, lr, mask_resolution, init, resume, checkpoint_every, snapshots, seed,
+            lambda_reg, lambda_prior, l2_weight, loss, lr, mask_resolution, init, resume, checkpoint_every, snapshots, seed,
             auto, segment_head, mask_smoothness, align, face_index, device, pti_steps=0, pti_lr=3e-4,
             pti_target_lpips=None, pti_locality=0.0, pti_mode="shared", batch_size=1, ray_address=None,
             recursive=False) -> None:
@@ -193,7 +196,7 @@ def command(image, output, generator, space, segments, masks_path, refine_masks,
         refuse_single_image_options(**{"--align": align, "--init": init, "--auto": auto or segment_head,
                                        "--refine-masks": refine_masks})
         cfg = batch_config(G, space=space, segments=segments, masks=masks_path, steps=steps, lambda_reg=lambda_reg,
-                           l2_weight=l2_weight, loss=loss, lr=lr, mask_resolution=mask_resolution, seed=seed,
+                           lambda_prior=lambda_prior, l2_weight=l2_weight, loss=loss, lr=lr, mask_resolution=mask_resolution, seed=seed,
                            snapshots=snapshots, mask_smoothness=mask_smoothness)
         sx = load_static_mask(static_mask, R) if static_mask else None
         return run_batch(image, out, G, str(gen_name), cfg, device=dev if ray_address is None else device,
@@ -284,7 +287,8 @@ def command(image, output, generator, space, segments, masks_path, refine_masks,
             k = user_masks.num_segments if user_masks is not None else segments
             method = sp if k == 1 and user_masks is None else f"chunky-{sp}"
             cfg = ProjectionConfig(
-                method=method, segments=k, steps=steps, lambda_reg=lambda_reg, l2_weight=l2_weight, loss=loss,
+                method=method, segments=k, steps=steps, lambda_reg=lambda_reg, lambda_prior=lambda_prior,
+                l2_weight=l2_weight, loss=loss,
                 lr=lr, mask_resolution=mask_resolution, seed=seed, snapshots=snapshots,
                 feather=SEMANTIC_FEATHER if feather is None else feather,
                 masks=("refine" if refine_masks else "fixed") if user_masks is not None else (

@@ -94,7 +94,8 @@ class ProjectionConfig:
         l2_weight: weight of an extra pixel MSE term (the paper uses LPIPS alone, i.e. 0; the default 1
             keeps colours right on small generators, where LPIPS alone tolerates colour shifts).
         lambda_reg: λ_reg of Eq. 2 (dispersion of the K codes around their mean).
-        lambda_prior: weight of the latent space's own prior (Z: 0.5·mean(z²)); 0 disables.
+        lambda_prior: weight of the latent space's own prior (Z: 0.5·mean(z²); W+: the layer spread
+            Σ_l ‖w_l − w̄‖² of each code, which keeps a projection editable); 0 disables.
         init: ``auto`` (``mean`` for W/W+/S; ``search`` for Z, whose mean z = 0 can be a dead point,
             e.g. all ReLUs off in the embedded DCGAN), ``mean`` (the mean latent, as in the paper),
             ``search`` (the best of ``init_samples`` seeded random codes by the loss, shared by all K
