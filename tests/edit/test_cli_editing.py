@@ -1,14 +1,13 @@
 """``chunkygan edit`` and ``chunkygan directions`` end to end on a tiny generator saved as a checkpoint."""
 import pytest
-
-from chunkygan.edit.directions import DirectionError
 import torch
 from click.testing import CliRunner
 from edit_tiny_generators import make_tiny_sg2
 
 from chunkygan.cli import main
 from chunkygan.edit.apply import edited_composite
-from chunkygan.edit.directions import DirectionBank, bundled_bank_path
+from chunkygan.edit.cards import CARD_TRUNCATION
+from chunkygan.edit.directions import Direction, DirectionBank, DirectionError, bundled_bank_path
 from chunkygan.generators.checkpoints import save_generator
 from chunkygan.imageio import load_image
 from chunkygan.latents import get_space
@@ -116,6 +115,17 @@ def test_built_in_generators_have_a_bundled_bank_with_every_method(tmp_path, mon
                 bank.get(d.name.removesuffix("_unverified"))
         else:
             assert d.card["samples"] >= 500 and d.card["monotone_share"] >= 0.9 and d.card["shipped"], d.name
+        assert d.card.get("truncation_psi") == CARD_TRUNCATION, d.name  # the bundled banks' card protocol
+    if name == "stylegan2-faces-64":  # the issue's named edits that pass their card on the default generator
+        assert {"age", "gender", "smile", "yaw", "pitch"} <= set(bank.names())
+
+
+def test_a_near_miss_is_named_when_its_attribute_is_asked_for():
+    G = make_tiny_sg2()
+    card = {"monotone_share": 0.87, "samples": 500, "shipped": False}
+    bank = DirectionBank.for_generator(G, [Direction("age_unverified", "w", torch.ones(G.w_dim), G.name, card=card)])
+    with pytest.raises(DirectionError, match="'age_unverified' is offered instead"):
+        bank.get("age")
 
 
 @pytest.mark.parametrize("name", ["stylegan2-faces-64", "dcgan-faces-64"])
