@@ -123,3 +123,22 @@ def test_from_file_resizes_to_generator(G, tmp_path):
     assert s.state.base.shape == (1, 3, 16, 16)
     with pytest.raises(SessionError, match="offers spaces"):
         EditSession(G, torch.zeros(1, 3, 16, 16), space="q")
+
+
+def test_automatic_projection_uses_the_editing_recipe_unless_told_otherwise(G, monkeypatch):
+    import chunkygan.project.projector as projector
+
+    seen = []
+    real = projector.Projector
+
+    def spy(G_, target, cfg, **kw):
+        seen.append(cfg)
+        return real(G_, target, cfg, **kw)
+
+    monkeypatch.setattr(projector, "Projector", spy)
+    s = EditSession(G, _photo(), space="w+")
+    s.project_auto(segments=2, steps=2, loss="l2")
+    assert seen[-1].lambda_reg == projector.EDITING_RECIPE["lambda_reg"] > 0
+    assert seen[-1].lambda_prior == projector.EDITING_RECIPE["lambda_prior"] > 0
+    s.project_auto(segments=2, steps=2, loss="l2", lambda_prior=0.0)
+    assert seen[-1].lambda_prior == 0.0 and len(s.layers) == 4

@@ -358,11 +358,14 @@ class EditSession:
         """Automatic ChunkyGAN projection (Eq. 1) of the current picture into ``segments`` new layers.
 
         Masks: k-means (default), or ``mask_source`` (e.g. the segment generator's masks, ``--auto``).
-        ``config``: further :class:`chunkygan.project.ProjectionConfig` fields (``loss``, ``lr`` ...).
+        ``config``: further :class:`chunkygan.project.ProjectionConfig` fields (``loss``, ``lr`` ...); the
+        defaults are the editing recipe (:data:`~chunkygan.project.projector.EDITING_RECIPE`: λ_reg and the W+
+        layer-spread prior), since the layers are made to be edited.
         """
-        from .project.projector import ProjectionConfig, Projector
+        from .project.projector import EDITING_RECIPE, ProjectionConfig, Projector
 
-        cfg = ProjectionConfig(method=f"chunky-{self.space}", segments=segments, steps=steps, **config)
+        cfg = ProjectionConfig(method=f"chunky-{self.space}", segments=segments, steps=steps,
+                               **{**EDITING_RECIPE, **config})
         pj = Projector(self.G, self.render().clamp(-1, 1).to(_device(self.G)), cfg, masks=mask_source,
                        generator_name=self.G.name)
         for info in pj:

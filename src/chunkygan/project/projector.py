@@ -47,6 +47,11 @@ DEFAULT_LR = {"z": 0.05, "w": 0.1, "w+": 0.1, "s": 0.05}
 
 METHODS = ("z", "w", "w+", "s", "chunky-z", "chunky-w", "chunky-w+", "chunky-s")
 
+#: settings measured to keep a K > 1 projection editable (docs/editing.md, "On the photos"): the Eq. 2 dispersion
+#: term pulls the K codes together, the W+ layer-spread prior keeps each code near W where the directions were
+#: fitted. The README's editing recipe and the editor's automatic projection use them.
+EDITING_RECIPE = {"lambda_reg": 1e-4, "lambda_prior": 1e-4}
+
 
 def parse_method(method: str) -> tuple[str, bool]:
     """``"chunky-w+"`` -> (``"w+"``, True); ``"w"`` -> (``"w"``, False). Unknown names list the known ones."""
