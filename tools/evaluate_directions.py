@@ -30,6 +30,8 @@ import torch
 import torch.nn.functional as F
 
 STRENGTHS = (-2.0, 0.0, 2.0)
+#: how a label is named in captions (the gender labeller scores P(male))
+SHOWN = {"gender": "P(male)"}
 
 
 def laplacian_energy(img: torch.Tensor) -> float:
@@ -93,7 +95,7 @@ def main() -> None:
                        "change_at_+2": round(sc[2.0] - sc[0.0], 3), "change_at_-2": round(sc[-2.0] - sc[0.0], 3)}
             for s in (-2.0, 2.0):
                 tiles.append(imgs[s])
-                caps.append(f"{n} {s:+g}\n{label} {sc[0.0]:.2f}->{sc[s]:.2f}")
+                caps.append(f"{n} {s:+g}\n{SHOWN.get(label, label)} {sc[0.0]:.2f}->{sc[s]:.2f}")
         report["photos"][photo_name] = {"directions": rows, "masks": proj.mask_source, "segments_moved": moving,
                                         "projection": json.loads((folder / "metrics.json").read_text())
                                         if (folder / "metrics.json").is_file() else {}}

@@ -60,7 +60,8 @@ def list_cmd(generator, bank) -> None:
         where = f"channel {d.channel[0]}:{d.channel[1]}" if d.channel else (
             f"layers {d.layers[0]}-{d.layers[1] - 1}" if d.layers else "all layers")
         card = (f"\tcard: {d.card['response_per_unit']:+.3g} {d.card['label']}/unit, monotone on "
-                f"{d.card['monotone_share']:.0%} of {d.card['read']}") if d.card else ""
+                f"{d.card['monotone_share']:.0%} of {d.card['read']}"
+                + (f" (psi {d.card['truncation_psi']:g})" if d.card.get("truncation_psi") else "")) if d.card else ""
         click.echo(f"{d.name}\t{d.space}\t{where}\tscale {d.scale:.4g}\t{d.source}\t{d.description}{card}")
 
 
