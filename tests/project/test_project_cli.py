@@ -64,6 +64,8 @@ def test_lambda_prior_reaches_the_projector_and_is_checked(gen_path, photo, tmp_
     assert Projection.load(out).config["lambda_prior"] == pytest.approx(1e-3)
     r = CliRunner().invoke(main, base + ["--lambda-prior", "-1"])
     assert r.exit_code != 0 and "--lambda-prior" in r.output
+    r = _run(base + ["--lambda-prior", "1e-3", "--space", "w"])
+    assert r.exit_code == 0 and "no effect in w space" in r.output
 
 
 def test_resume_extends_a_run_and_global_mode(gen_path, photo, tmp_path):

@@ -283,6 +283,9 @@ def command(image, output, generator, space, segments, masks_path, refine_masks,
             if (h, w) != (R, R):
                 click.echo(f"note: {image} is {w}x{h}; centre-cropped to a square and resized to {R}x{R}")
             sp = space if space != "auto" else ("w+" if "w+" in G.spaces else G.spaces[0])
+            if lambda_prior > 0 and sp not in ("w+", "z"):
+                click.echo(f"note: --lambda-prior has no effect in {sp} space (it is the layer spread in W+, "
+                           "the Gaussian prior in Z)")
             user_masks = SegmentMasks.load(masks_path, size=R) if masks_path else None
             k = user_masks.num_segments if user_masks is not None else segments
             method = sp if k == 1 and user_masks is None else f"chunky-{sp}"
