@@ -11,6 +11,7 @@ Models (both Apache-2.0, Google MediaPipe), resolved through :mod:`chunkygan.ass
 """
 from __future__ import annotations
 
+import atexit
 import functools
 import logging
 import sys
@@ -47,6 +48,30 @@ class MeshFace:
         return float(np.ptp(self.landmarks[:, 0]))
 
 
+_OPEN_TASKS: list = []  # MediaPipe task objects to close before interpreter teardown
+
+
+def _close_tasks() -> None:
+    """Close the cached tasks while the interpreter still works (closing them from ``__del__`` at teardown
+    prints ``Exception ignored ... 'NoneType' object is not callable`` tracebacks)."""
+    while _OPEN_TASKS:
+        task = _OPEN_TASKS.pop()
+        try:
+            task.close()
+        except Exception:  # already closed or half-built: nothing left to release
+            pass
+    _landmarker.cache_clear()
+    _segmenter.cache_clear()
+
+
+atexit.register(_close_tasks)
+
+
+def _opened(task):
+    _OPEN_TASKS.append(task)
+    return task
+
+
 def _mp_image(arr: np.ndarray):
     mp = require("mediapipe")
     return mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(arr))
@@ -61,7 +86,7 @@ def _landmarker(num_faces: int = 4):
         base_options=BaseOptions(model_asset_path=str(resolve("mediapipe-face-landmarker"))),
         running_mode=vision.RunningMode.IMAGE, num_faces=num_faces, output_face_blendshapes=True,
         output_facial_transformation_matrixes=True)
-    return vision.FaceLandmarker.create_from_options(opts)
+    return _opened(vision.FaceLandmarker.create_from_options(opts))
 
 
 def detect_mesh(image: torch.Tensor | np.ndarray) -> list[MeshFace]:
@@ -160,7 +185,7 @@ def _segmenter():
     opts = vision.ImageSegmenterOptions(base_options=BaseOptions(model_asset_buffer=model),
                                         running_mode=vision.RunningMode.IMAGE,
                                         output_confidence_masks=True, output_category_mask=False)
-    return vision.ImageSegmenter.create_from_options(opts)
+    return _opened(vision.ImageSegmenter.create_from_options(opts))
 
 
 def person_mask(image: torch.Tensor | np.ndarray) -> torch.Tensor:
