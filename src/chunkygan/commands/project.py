@@ -126,7 +126,7 @@ def restore_snapshots(ck) -> list:
               help="Eq. 2 dispersion weight λ_reg (pulls the K codes towards their mean; helps later edits).")
 @click.option("--lambda-prior", type=FiniteFloat(0, 1e6), default=0.0, show_default=True,
               help="Weight of the latent space's prior: in W+ the layer spread Σ_l‖w_l − w̄‖² (keeps each code near "
-                   "W, where the named directions behave: the editing recipe uses 1e-3); in Z 0.5·mean(z²).")
+                   "W, where the named directions behave: the editing recipe uses 1e-4); in Z 0.5·mean(z²).")
 @click.option("--l2-weight", type=FiniteFloat(0, 1e6), default=1.0, show_default=True, help="Weight of an extra pixel MSE term.")
 @click.option("--loss", default="lpips-alex", show_default=True, help="Reconstruction loss (lpips-alex, lpips-vgg, l2, l1).")
 @click.option("--lr", type=FiniteFloat(0, 1, min_open=True), default=None,
@@ -196,8 +196,9 @@ def command(image, output, generator, space, segments, masks_path, refine_masks,
         refuse_single_image_options(**{"--align": align, "--init": init, "--auto": auto or segment_head,
                                        "--refine-masks": refine_masks})
         cfg = batch_config(G, space=space, segments=segments, masks=masks_path, steps=steps, lambda_reg=lambda_reg,
-                           lambda_prior=lambda_prior, l2_weight=l2_weight, loss=loss, lr=lr, mask_resolution=mask_resolution, seed=seed,
-                           snapshots=snapshots, mask_smoothness=mask_smoothness)
+                           lambda_prior=lambda_prior, l2_weight=l2_weight, loss=loss, lr=lr,
+                           mask_resolution=mask_resolution, seed=seed, snapshots=snapshots,
+                           mask_smoothness=mask_smoothness)
         sx = load_static_mask(static_mask, R) if static_mask else None
         return run_batch(image, out, G, str(gen_name), cfg, device=dev if ray_address is None else device,
                          batch_size=batch_size, ray_address=ray_address, recursive=recursive, static_mask=sx,
