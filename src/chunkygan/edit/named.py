@@ -48,6 +48,15 @@ def layer_candidates(G) -> list[tuple[int, int] | None]:
     return [None, (0, max(1, n // 3)), (0, h + 1), (max(1, n // 4), h + 2), (h - 1, n)]
 
 
+def _describe(name: str, label: str, method: str, read: int, cond: dict[str, float]) -> str:
+    """A fitted direction's description: what + means, how it was fitted, from how many samples."""
+    how = "ridge-regression normal" if method == "ridge" else "InterFaceGAN boundary"
+    text = f"{MEANING.get(name, label)}; {how} of {label!r} from {read} labelled samples"
+    if cond:
+        text += ", conditioned on " + ", ".join(f"{c} (r={r:+.2f})" for c, r in cond.items())
+    return text
+
+
 def fit_directions(G, latents: torch.Tensor, space: str, scores: dict[str, torch.Tensor],
                    targets: dict[str, str] = TARGETS, corr_threshold: float = 0.2,
                    method: str = "mean") -> list[Direction]:
@@ -64,8 +73,7 @@ def fit_directions(G, latents: torch.Tensor, space: str, scores: dict[str, torch
         read = int(torch.isfinite(scores[label]).sum())
         out.append(Direction(name=name, space=space, vector=v, generator=G.name, scale=_latent_std(latents, v),
                              source="interfacegan", default_strength=1.0, strength_range=(-3.0, 3.0),
-                             description=f"{MEANING.get(name, label)}; {'ridge-regression normal' if method == 'ridge' else 'InterFaceGAN boundary'} of {label!r} from {read} "
-                                         f"labelled samples" + (f", conditioned on {', '.join(f'{c} (r={r:+.2f})' for c, r in cond.items())}" if cond else "")))
+                             description=_describe(name, label, method, read, cond)))
     return out
 
 
